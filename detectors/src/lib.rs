@@ -1,0 +1,1 @@
+//! Signals to findings: one detector per kubelet stall mode and the runbook's classifier.

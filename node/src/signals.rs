@@ -1,0 +1,275 @@
+//! The typed signals a node shows: what `Observe` returns and the parsers produce.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::name::{ContainerId, NodeName, PodRef};
+use crate::time::Timestamp;
+use crate::unit::Unit;
+
+/// A process id on the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pid(pub u32);
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One journal entry (`journalctl -o json`), reduced to what the runbook reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// When journald received it (`__REALTIME_TIMESTAMP`).
+    pub at: Timestamp,
+    /// The unit that wrote it (`_SYSTEMD_UNIT`), when known.
+    pub unit: Option<Unit>,
+    /// The writing process (`_PID`), when known.
+    pub pid: Option<Pid>,
+    /// `SYSLOG_IDENTIFIER`, when present.
+    pub identifier: Option<String>,
+    /// The host that wrote it (`_HOSTNAME`), when present.
+    pub hostname: Option<String>,
+    /// The message: for kubelite, a klog line (see [`crate::klog`]).
+    pub message: String,
+    /// journald's cursor, when the source has one; resumes a read exactly.
+    pub cursor: Option<String>,
+}
+
+/// `/proc/PID/schedstat`: time on CPU, time waiting to run, and timeslices run.
+///
+/// Two identical samples a few seconds apart mean the process used no CPU at all:
+/// the runbook's sign of a kubelet blocked on something (PLEG, eviction manager).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedstat {
+    /// Nanoseconds spent on the CPU.
+    pub on_cpu_ns: u64,
+    /// Nanoseconds spent waiting on a run queue.
+    pub wait_ns: u64,
+    /// Number of timeslices run on this CPU.
+    pub timeslices: u64,
+}
+
+impl fmt::Display for Schedstat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.on_cpu_ns, self.wait_ns, self.timeslices)
+    }
+}
+
+/// A `containerd-shim-runc-v2` process (`pgrep -a containerd-shim`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShimProcess {
+    /// The shim's process id.
+    pub pid: Pid,
+    /// The container it serves (`-id`).
+    pub container_id: ContainerId,
+    /// containerd namespace (`-namespace`, `k8s.io` for pods).
+    pub namespace: String,
+    /// When the process started, when known.
+    pub started_at: Option<Timestamp>,
+}
+
+/// A containerd task's status, as `ctr tasks list` prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskStatus {
+    /// Created, not started.
+    Created,
+    /// Running.
+    Running,
+    /// Exited.
+    Stopped,
+    /// Frozen by the cgroup freezer.
+    Paused,
+    /// Being frozen.
+    Pausing,
+    /// containerd could not ask the shim (a frozen or dead shim shows this).
+    Unknown,
+}
+
+impl TaskStatus {
+    /// The status as `ctr` prints it (`RUNNING`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Created => "CREATED",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Stopped => "STOPPED",
+            TaskStatus::Paused => "PAUSED",
+            TaskStatus::Pausing => "PAUSING",
+            TaskStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// A containerd task (`ctr -n k8s.io tasks list`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// The task's container id.
+    pub id: ContainerId,
+    /// The task's init process (0 when it has none).
+    pub pid: Pid,
+    /// Its status.
+    pub status: TaskStatus,
+}
+
+/// The Kubernetes API's view of a node (`kubectl get node -o json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// The node's name.
+    pub name: NodeName,
+    /// `status.conditions[type=Ready].status == "True"`.
+    pub ready: bool,
+    /// The Ready condition's reason (`KubeletReady`, `KubeletNotReady`).
+    pub ready_reason: Option<String>,
+    /// The Ready condition's message.
+    pub ready_message: Option<String>,
+    /// `spec.unschedulable`: cordoned.
+    pub unschedulable: bool,
+    /// The last heartbeat (`lastHeartbeatTime` of Ready, or the node lease's renew time).
+    pub heartbeat: Option<Timestamp>,
+}
+
+/// A pod's phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PodPhase {
+    /// Accepted, not all containers running.
+    Pending,
+    /// Bound and all containers started.
+    Running,
+    /// All containers exited successfully.
+    Succeeded,
+    /// All containers exited, at least one failed.
+    Failed,
+    /// The state could not be obtained.
+    Unknown,
+}
+
+impl PodPhase {
+    /// The phase as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        }
+    }
+}
+
+/// The Kubernetes API's view of a pod, with what the kubelet has said about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodView {
+    /// Namespace and name.
+    pub pod: PodRef,
+    /// `spec.nodeName`, once bound.
+    pub node: Option<NodeName>,
+    /// `status.phase`.
+    pub phase: PodPhase,
+    /// `metadata.creationTimestamp`.
+    pub created_at: Timestamp,
+    /// When it was bound to its node (the `PodScheduled` condition), when known.
+    pub scheduled_at: Option<Timestamp>,
+    /// When the kubelet started it (`status.startTime`), when it has.
+    pub started_at: Option<Timestamp>,
+    /// How many events the kubelet has recorded for it (`source.component=kubelet`).
+    pub kubelet_events: u32,
+}
+
+/// systemd's `ActiveState` of a unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActiveState {
+    /// Running.
+    Active,
+    /// Reloading its configuration.
+    Reloading,
+    /// Not running.
+    Inactive,
+    /// Failed.
+    Failed,
+    /// Starting.
+    Activating,
+    /// Stopping.
+    Deactivating,
+}
+
+impl ActiveState {
+    /// The state as `systemctl` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActiveState::Active => "active",
+            ActiveState::Reloading => "reloading",
+            ActiveState::Inactive => "inactive",
+            ActiveState::Failed => "failed",
+            ActiveState::Activating => "activating",
+            ActiveState::Deactivating => "deactivating",
+        }
+    }
+}
+
+/// A unit's state (`systemctl show -p MainPID,ActiveState,ExecMainStartTimestamp,NRestarts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceState {
+    /// `ActiveState`.
+    pub active: ActiveState,
+    /// `MainPID`, `None` when 0.
+    pub main_pid: Option<Pid>,
+    /// `ExecMainStartTimestamp`, `None` when empty.
+    pub started_at: Option<Timestamp>,
+    /// `NRestarts`: automatic restarts by systemd (not manual `systemctl restart`).
+    pub restarts: u32,
+}
+
+/// A process by name (`pgrep -a NAME`), with its start time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Its process id.
+    pub pid: Pid,
+    /// Its command line, split at NULs as in `/proc/PID/cmdline`.
+    pub cmdline: Vec<String>,
+    /// When it started, when known.
+    pub started_at: Option<Timestamp>,
+}
+
+/// A Go goroutine dump (SIGUSR1 to kubelite writes one to its journal).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoroutineDump {
+    /// The goroutines, in the order printed.
+    pub goroutines: Vec<Goroutine>,
+}
+
+/// One goroutine: `goroutine 12104 [select, 4 minutes]:` and its stack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Goroutine {
+    /// Its id.
+    pub id: u64,
+    /// Its state (`select`, `chan receive`, `IO wait`, `running`, ...).
+    pub state: String,
+    /// How long it has been blocked, when the runtime printed it.
+    pub minutes: Option<u32>,
+    /// The call stack, innermost first; the last frame may be `created by ...`.
+    pub frames: Vec<Frame>,
+}
+
+/// A stack frame: the function and where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// The function (`k8s.io/client-go/tools/cache.handleAnyWatch(...)`), or
+    /// `created by X` for the creator line.
+    pub function: String,
+    /// `file.go:904` with the path as printed, when present.
+    pub location: Option<String>,
+}
+
+impl GoroutineDump {
+    /// The goroutines whose stack mentions `function` (a substring of a frame's
+    /// function, e.g. `handleAnyWatch`).
+    pub fn blocked_in<'a>(&'a self, function: &'a str) -> impl Iterator<Item = &'a Goroutine> + 'a {
+        self.goroutines
+            .iter()
+            .filter(move |g| g.frames.iter().any(|f| f.function.contains(function)))
+    }
+}

@@ -1,0 +1,1 @@
+//! The runbook's procedures as safe, verifiable, resumable plans.

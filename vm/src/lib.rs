@@ -1,0 +1,1 @@
+//! VM backends: QEMU booting the node image.

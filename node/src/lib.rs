@@ -26,7 +26,7 @@ pub use name::{ContainerId, InvalidName, NodeName, PodRef};
 pub use observe::{Clock, Control, Observe, Signal};
 pub use signals::{
     ActiveState, Frame, Goroutine, GoroutineDump, JournalEntry, NodeView, Pid, PodPhase, PodView,
-    ProcessInfo, Schedstat, ServiceState, ShimProcess, Task, TaskStatus,
+    ProcessInfo, Schedstat, ServiceState, ShimProcess, Task, TaskStatus, orphaned_shims,
 };
 pub use time::Timestamp;
 pub use transport::{Cmd, CmdOutput, Local, Transport};

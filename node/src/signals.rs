@@ -273,3 +273,30 @@ impl GoroutineDump {
             .filter(move |g| g.frames.iter().any(|f| f.function.contains(function)))
     }
 }
+
+/// The runbook's orphaned shims: shim processes whose container id is not the id
+/// of any task containerd lists.
+///
+/// Ids are compared exactly. The runbook's shell loop uses `grep -q "$CID"`, a
+/// substring match, which would call a shim live when its id is a substring of a
+/// listed id (and, on the kill side, miscount); here a shim is an orphan if and
+/// only if no task has exactly its id.
+///
+/// ```
+/// use kubestall_node::{orphaned_shims, ContainerId, Pid, ShimProcess, Task, TaskStatus};
+/// let id = |s: &str| ContainerId::new(s).unwrap();
+/// let shim = |p, s: &str| ShimProcess { pid: Pid(p), container_id: id(s), namespace: "k8s.io".into(), started_at: None };
+/// let shims = [shim(10, "abc"), shim(11, "abcdef")];
+/// let tasks = [Task { id: id("abcdef"), pid: Pid(20), status: TaskStatus::Running }];
+/// let orphans: Vec<u32> = orphaned_shims(&shims, &tasks).map(|s| s.pid.0).collect();
+/// assert_eq!(orphans, [10]); // "abc" is a prefix of a live id, and still an orphan
+/// ```
+pub fn orphaned_shims<'a>(
+    shims: &'a [ShimProcess],
+    tasks: &[Task],
+) -> impl Iterator<Item = &'a ShimProcess> + 'a {
+    let live: std::collections::HashSet<ContainerId> = tasks.iter().map(|t| t.id.clone()).collect();
+    shims
+        .iter()
+        .filter(move |s| !live.contains(&s.container_id))
+}

@@ -1,1 +1,12 @@
-//! kubestall
+//! kubestall: reproduce, detect and remediate silent kubelet stalls on microk8s.
+//!
+//! This crate is what users run: the `kubestall` CLI, scenario files, the runner
+//! that drives a backend through a scenario, and the reports. The node vocabulary
+//! is `kubestall-node`; the model is `kubestall-sim`; findings come from
+//! `kubestall-detectors`; fixes from `kubestall-remediation`.
+
+pub mod bundled;
+pub mod cli;
+pub mod duration;
+pub mod exit;
+pub mod scenario;

@@ -57,7 +57,11 @@ impl Timestamp {
         Timestamp((days * SECS_PER_DAY + i64::from(h * 3600 + m * 60 + s)) * MICROS_PER_SEC)
     }
 
-    /// This time plus a duration (saturating).
+    /// This time plus a duration (saturating); also `t + d`.
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "std::ops::Add is implemented too; the method reads better in chains"
+    )]
     pub fn add(self, d: Duration) -> Self {
         Timestamp(
             self.0
@@ -65,7 +69,11 @@ impl Timestamp {
         )
     }
 
-    /// This time minus a duration (saturating).
+    /// This time minus a duration (saturating); also `t - d`.
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "std::ops::Sub is implemented too; the method reads better in chains"
+    )]
     pub fn sub(self, d: Duration) -> Self {
         Timestamp(
             self.0
@@ -189,6 +197,20 @@ impl Timestamp {
         };
         let t = Timestamp::from_civil(year, month, day, hour, minute, second.min(59));
         Some(Timestamp(t.0 + micros - offset_secs * MICROS_PER_SEC))
+    }
+}
+
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        Timestamp::add(self, d)
+    }
+}
+
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, d: Duration) -> Timestamp {
+        Timestamp::sub(self, d)
     }
 }
 

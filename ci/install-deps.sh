@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kubestall's tests use, only those missing.
+# Safe to run repeatedly; needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+# package -> a command it provides (to tell whether it is there)
+declare -A PACKAGES=(
+  [containerd]=containerd
+  [runc]=runc
+  [busybox-static]=busybox
+  [procps]=pgrep
+  [grep]=grep
+)
+
+missing=()
+for pkg in "${!PACKAGES[@]}"; do
+  command -v "${PACKAGES[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get install -y -q "${missing[@]}" || {
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q "${missing[@]}"
+}

@@ -5,8 +5,12 @@
 //! is `kubestall-node`; the model is `kubestall-sim`; findings come from
 //! `kubestall-detectors`; fixes from `kubestall-remediation`.
 
+pub mod block_on;
 pub mod bundled;
 pub mod cli;
 pub mod duration;
 pub mod exit;
+pub mod outcome;
+pub mod plan;
+pub mod report;
 pub mod scenario;

@@ -14,3 +14,4 @@ pub mod outcome;
 pub mod plan;
 pub mod report;
 pub mod scenario;
+pub mod shell;

@@ -5,6 +5,7 @@
 //! is `kubestall-node`; the model is `kubestall-sim`; findings come from
 //! `kubestall-detectors`; fixes from `kubestall-remediation`.
 
+pub mod backend;
 pub mod block_on;
 pub mod bundled;
 pub mod cli;

@@ -110,7 +110,7 @@ pub fn run_parallel<T: Send>(jobs: &[Job], threads: usize, f: impl Fn(&Job) -> T
                         r.push((i, out));
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if show && (n % 16 == 0 || n == jobs.len()) {
+                    if show && (n.is_multiple_of(16) || n == jobs.len()) {
                         progress(n, jobs.len());
                     }
                 }

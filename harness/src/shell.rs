@@ -470,7 +470,7 @@ impl<'a, N: Control> Shell<'a, N> {
                     .restart(&unit)
                     .await
                     .map_err(|e| ShellError(e.to_string()))?;
-                Ok(format!("Restarted.\n"))
+                Ok("Restarted.\n".to_string())
             }
             _ => err("snap: this shell knows `snap restart microk8s.daemon-NAME`"),
         }

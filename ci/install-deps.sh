@@ -10,6 +10,8 @@ declare -A PACKAGES=(
   [busybox-static]=busybox
   [procps]=pgrep
   [grep]=grep
+  [libxml2-utils]=xmllint     # JUnit output is validated against ci/junit.xsd
+  [chromium]=chromium         # the HTML report is checked in a real headless browser
 )
 
 missing=()

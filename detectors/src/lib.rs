@@ -1,1 +1,14 @@
-//! Signals to findings: one detector per kubelet stall mode and the runbook's classifier.
+//! Signals to findings: one detector per failure mode of the runbook, and the
+//! classifier of its quick-reference table.
+//!
+//! The same code runs against every backend: [`NodeMonitor::poll`] takes any
+//! `Observe`. Offline, [`bundle`] classifies an evidence bundle or a journal
+//! export. Nothing here knows a scenario: only signals.
+
+mod finding;
+mod monitor;
+mod signals;
+
+pub use finding::{DetectReport, Evidence, Finding};
+pub use monitor::{DetectError, DetectorConfig, NodeMonitor, orphan_pid};
+pub use signals::{LineKind, attempt_of, classify_line};

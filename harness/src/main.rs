@@ -30,7 +30,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             print!("{}", scenario::schema_json());
             Ok(())
         }
-        Command::Run(_) => Err(Failure::not_implemented("`kubestall run`")),
+        Command::Run(args) => kubestall::commands::run_command(args),
         Command::Detect(_) => Err(Failure::not_implemented("`kubestall detect`")),
         Command::Capture(_) => Err(Failure::not_implemented("`kubestall capture`")),
         Command::Remediate(_) => Err(Failure::not_implemented("`kubestall remediate`")),

@@ -452,3 +452,77 @@ code{background:#f4f4f4;padding:2px 4px}.hists{display:flex;flex-wrap:wrap;gap:1
     h.push_str("</body></html>\n");
     h
 }
+
+/// `--pleg both`: each scenario under Generic and Evented PLEG, side by side.
+pub fn render_pleg_comparison(runs: &[RunOutcome]) -> String {
+    let mut by: BTreeMap<String, [Vec<&RunOutcome>; 2]> = BTreeMap::new();
+    for r in runs {
+        let slot = usize::from(r.pleg == kubestall_node::Pleg::Evented);
+        by.entry(r.scenario.clone()).or_default()[slot].push(r);
+    }
+    let width = by.keys().map(String::len).max().unwrap_or(8).max(8);
+    let mut out = String::new();
+    let _ = writeln!(out, "Generic vs Evented PLEG (medians over seeds)");
+    let _ = writeln!(
+        out,
+        "{:width$}  {:>22}  {:>22}  {:>17}  {:>17}",
+        "scenario",
+        "found (gen | evt)",
+        "pods delayed (g | e)",
+        "detect (g | e)",
+        "recover (g | e)"
+    );
+    for (name, [g, e]) in &by {
+        let found = |rs: &[&RunOutcome]| {
+            let mut modes: Vec<&str> = rs
+                .iter()
+                .flat_map(|r| r.findings.iter().map(|f| f.mode.id()))
+                .collect();
+            modes.sort_unstable();
+            modes.dedup();
+            if modes.is_empty() {
+                "nothing".to_string()
+            } else {
+                modes.join(",")
+            }
+        };
+        let med = |rs: &[&RunOutcome], f: &dyn Fn(&RunOutcome) -> Option<f64>| -> String {
+            secs(percentile(
+                &rs.iter().filter_map(|r| f(r)).collect::<Vec<_>>(),
+                50.0,
+            ))
+        };
+        let delayed = |rs: &[&RunOutcome]| -> String {
+            let v: Vec<f64> = rs
+                .iter()
+                .map(|r| {
+                    r.timeline
+                        .iter()
+                        .filter(|t| t.kind == Moment::FirstStuckPod)
+                        .count() as f64
+                })
+                .collect();
+            percentile(&v, 50.0)
+                .map(|x| format!("{x:.0}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        let _ = writeln!(
+            out,
+            "{:width$}  {:>22}  {:>22}  {:>17}  {:>17}",
+            name,
+            format!("{} | {}", found(g), found(e)),
+            format!("{} | {}", delayed(g), delayed(e)),
+            format!(
+                "{} | {}",
+                med(g, &|r| r.detect_latency_s),
+                med(e, &|r| r.detect_latency_s)
+            ),
+            format!(
+                "{} | {}",
+                med(g, &|r| r.recover_s),
+                med(e, &|r| r.recover_s)
+            ),
+        );
+    }
+    out
+}

@@ -180,6 +180,10 @@ pub enum FaultSpec {
         restarts: u32,
         /// Time between restarts.
         interval: Dur,
+        /// Cordon for the storm and uncordon after the last restart, as an
+        /// incident-recovery session following the runbook does.
+        #[serde(default = "defaults::yes")]
+        cordon: bool,
     },
     /// Shims whose containers have exited but whose processes live on.
     OrphanShims {
@@ -189,6 +193,10 @@ pub enum FaultSpec {
         node: NodeName,
         /// How many.
         count: u32,
+        /// How many of them sit behind a live container's shim (containerd 2.x
+        /// shim sharing), where no comparison of ids finds them.
+        #[serde(default)]
+        shared: u32,
     },
     /// `systemctl restart snap.microk8s.daemon-k8s-dqlite` (healthy on its own).
     RestartK8sDqlite {

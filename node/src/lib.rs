@@ -10,6 +10,7 @@
 //! the parsers in [`parse`], each tested on output captured from the real program.
 
 mod error;
+mod host;
 pub mod klog;
 mod mode;
 mod name;
@@ -21,6 +22,7 @@ pub mod transport;
 mod unit;
 
 pub use error::{NodeError, ParseError};
+pub use host::{HostNode, HostPaths};
 pub use mode::{FailureMode, Pleg, UnknownFailureMode};
 pub use name::{ContainerId, InvalidName, NodeName, PodRef};
 pub use observe::{Clock, Control, Observe, Signal};

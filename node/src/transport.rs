@@ -218,6 +218,16 @@ impl Transport for Local {
     }
 }
 
+impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
+    fn run(&self, cmd: &Cmd) -> impl Future<Output = Result<CmdOutput, NodeError>> + Send {
+        (**self).run(cmd)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -278,7 +278,7 @@ impl Executor {
                                 reason: format!(
                                     "{reason}; the stall persists. The runbook's next step is the nuclear option, which kubestall runs only with --allow-nuclear"
                                 ),
-                                command: render_step(&s.step, plan, &RenderOptions::default())
+                                command: render_step(s, plan, &RenderOptions::default())
                                     .trim_end()
                                     .to_string(),
                             });
@@ -303,7 +303,7 @@ impl Executor {
                         step: number,
                         kind: kind(&s.step),
                         reason,
-                        command: render_step(&s.step, plan, &RenderOptions::default())
+                        command: render_step(s, plan, &RenderOptions::default())
                             .trim_end()
                             .to_string(),
                     });

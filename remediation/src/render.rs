@@ -39,7 +39,7 @@ pub fn render_dry_run(plan: &Plan, opts: &RenderOptions) -> String {
     for s in &plan.steps {
         n += 1;
         let _ = writeln!(out, "\n# Step {n}: {}", s.why);
-        out.push_str(&commands(&s.step, plan, opts));
+        out.push_str(&commands(&s.step, s.timeout, plan, opts));
     }
     if !plan.escalation.is_empty() {
         let _ = writeln!(
@@ -49,7 +49,7 @@ pub fn render_dry_run(plan: &Plan, opts: &RenderOptions) -> String {
         for s in &plan.escalation {
             n += 1;
             let _ = writeln!(out, "\n# Step {n}: {}", s.why);
-            out.push_str(&commands(&s.step, plan, opts));
+            out.push_str(&commands(&s.step, s.timeout, plan, opts));
         }
     }
     out
@@ -72,12 +72,18 @@ fn unit_name(u: &Unit) -> String {
     u.systemd_name()
 }
 
-/// One step as commands.
-pub fn render_step(step: &Step, plan: &Plan, opts: &RenderOptions) -> String {
-    commands(step, plan, opts)
+/// One planned step as commands.
+pub fn render_step(step: &crate::plan::PlannedStep, plan: &Plan, opts: &RenderOptions) -> String {
+    commands(&step.step, step.timeout, plan, opts)
 }
 
-fn commands(step: &Step, plan: &Plan, opts: &RenderOptions) -> String {
+fn commands(
+    step: &Step,
+    timeout: std::time::Duration,
+    plan: &Plan,
+    opts: &RenderOptions,
+) -> String {
+    let t = timeout.as_secs();
     let node = plan.node.as_str();
     let ctx = &opts.context;
     match step {
@@ -159,7 +165,7 @@ fn commands(step: &Step, plan: &Plan, opts: &RenderOptions) -> String {
             "kubectl --context {ctx} wait node/{node} --for=condition=Ready --timeout=120s\n"
         ),
         Step::WaitPodsRunning => format!(
-            "kubectl --context {ctx} wait pods -A --field-selector spec.nodeName={node} --for=jsonpath='{{.status.phase}}'=Running --timeout=180s\n"
+            "kubectl --context {ctx} wait pods -A --field-selector spec.nodeName={node} --for=jsonpath='{{.status.phase}}'=Running --timeout={t}s\n"
         ),
         Step::WaitKubeliteLogs => on_node(
             "sudo journalctl -u snap.microk8s.daemon-kubelite --since '1 minute ago' | grep -v '^--' | tail -10",

@@ -1,0 +1,9 @@
+#![no_main]
+//! Fuzz target: the ctr parser never panics.
+
+use kubestall_node::parse;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = parse::ctr::parse(data);
+});

@@ -1,0 +1,150 @@
+//! `journalctl -o json` (one JSON object per line) and `journalctl -o short-iso`.
+
+use serde::Deserialize;
+
+use crate::error::ParseError;
+use crate::signals::{JournalEntry, Pid};
+use crate::time::Timestamp;
+use crate::unit::Unit;
+
+const JSON: &str = "journalctl -o json output";
+const SHORT: &str = "journalctl -o short-iso output";
+
+/// journald writes MESSAGE as a string, as an array of bytes when it is not
+/// valid UTF-8, or as null.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Message {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(rename = "__REALTIME_TIMESTAMP")]
+    realtime: Option<String>,
+    #[serde(rename = "__CURSOR")]
+    cursor: Option<String>,
+    #[serde(rename = "_SYSTEMD_UNIT")]
+    unit: Option<String>,
+    #[serde(rename = "_PID")]
+    pid: Option<String>,
+    #[serde(rename = "SYSLOG_IDENTIFIER")]
+    identifier: Option<String>,
+    #[serde(rename = "_HOSTNAME")]
+    hostname: Option<String>,
+    #[serde(rename = "MESSAGE")]
+    message: Option<Message>,
+}
+
+/// Parses `journalctl -o json`. Entries without a message are kept with an empty one.
+pub fn parse_json(input: &[u8]) -> Result<Vec<JournalEntry>, ParseError> {
+    let mut out = Vec::new();
+    for (i, line) in input.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let show = || String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+        let raw: Raw = serde_json::from_slice(line).map_err(|e| {
+            ParseError::new(
+                JSON,
+                i + 1,
+                format!("not a journal JSON object: {e}"),
+                &show(),
+            )
+        })?;
+        let at = raw
+            .realtime
+            .as_deref()
+            .and_then(|t| t.parse::<i64>().ok())
+            .map(Timestamp::from_micros)
+            .ok_or_else(|| ParseError::new(JSON, i + 1, "no __REALTIME_TIMESTAMP", &show()))?;
+        let message = match raw.message {
+            Some(Message::Text(s)) => s,
+            Some(Message::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
+            None => String::new(),
+        };
+        out.push(JournalEntry {
+            at,
+            unit: raw.unit.and_then(|u| u.parse::<Unit>().ok()),
+            pid: raw.pid.and_then(|p| p.parse().ok()).map(Pid),
+            identifier: raw.identifier,
+            hostname: raw.hostname,
+            message,
+            cursor: raw.cursor,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses `journalctl -o short-iso`: `2026-05-22T02:34:21+0000 host ident[pid]: message`.
+/// Marker lines (`-- No entries --`, `-- Boot ... --`) are skipped; the unit is not
+/// in this format, so entries carry none.
+pub fn parse_short_iso(input: &[u8]) -> Result<Vec<JournalEntry>, ParseError> {
+    let text = String::from_utf8_lossy(input);
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() || (line.starts_with("-- ") && line.ends_with(" --")) {
+            continue;
+        }
+        let mut parts = line.splitn(3, ' ');
+        let (Some(ts), Some(host), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(ParseError::new(
+                SHORT,
+                n,
+                "expected `TIME HOST IDENT[PID]: MESSAGE`",
+                line,
+            ));
+        };
+        let at =
+            parse_iso(ts).ok_or_else(|| ParseError::new(SHORT, n, "cannot read the time", line))?;
+        let (ident, message) = rest
+            .split_once(": ")
+            .unwrap_or((rest.trim_end_matches(':'), ""));
+        let (identifier, pid) = match ident.split_once('[') {
+            Some((name, p)) => (
+                name.to_string(),
+                p.trim_end_matches(']').parse::<u32>().ok().map(Pid),
+            ),
+            None => (ident.to_string(), None),
+        };
+        out.push(JournalEntry {
+            at,
+            unit: None,
+            pid,
+            identifier: Some(identifier),
+            hostname: Some(host.to_string()),
+            message: message.to_string(),
+            cursor: None,
+        });
+    }
+    Ok(out)
+}
+
+/// `2026-05-22T02:34:21+0000`, `...+00:00`, with optional fraction.
+fn parse_iso(s: &str) -> Option<Timestamp> {
+    if let Some(t) = Timestamp::parse_rfc3339(s) {
+        return Some(t);
+    }
+    // +0000 -> +00:00
+    let cut = s.len().checked_sub(5)?;
+    if !s.is_char_boundary(cut) {
+        return None;
+    }
+    let (head, tz) = s.split_at(cut);
+    if (tz.starts_with('+') || tz.starts_with('-'))
+        && tz.bytes().skip(1).all(|b| b.is_ascii_digit())
+    {
+        return Timestamp::parse_rfc3339(&format!("{head}{}:{}", tz.get(..3)?, tz.get(3..)?));
+    }
+    None
+}
+
+/// Parses either format: JSON when the first non-blank byte is `{`.
+pub fn parse_any(input: &[u8]) -> Result<Vec<JournalEntry>, ParseError> {
+    match input.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => parse_json(input),
+        _ => parse_short_iso(input),
+    }
+}

@@ -1,0 +1,210 @@
+//! `HostNode` runs the runbook's real commands, each an argument vector (names are
+//! single arguments, never shell code), and reads them with the parsers; tested
+//! with a transport that answers from captured fixtures and records what it ran.
+
+use std::sync::Mutex;
+
+use kubestall_node::{
+    ActiveState, Cmd, CmdOutput, Control, HostNode, HostPaths, NodeError, NodeName, Observe, Pid,
+    Signal, Timestamp, Transport, Unit,
+};
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
+}
+
+#[derive(Default)]
+struct Recorder {
+    ran: Mutex<Vec<Vec<String>>>,
+}
+
+impl Transport for Recorder {
+    async fn run(&self, cmd: &Cmd) -> Result<CmdOutput, NodeError> {
+        let mut argv = vec![cmd.program.clone()];
+        argv.extend(cmd.args.iter().cloned());
+        self.ran.lock().expect("lock").push(argv.clone());
+        let ok = |stdout: Vec<u8>| {
+            Ok(CmdOutput {
+                code: Some(0),
+                stdout,
+                stderr: Vec::new(),
+            })
+        };
+        match (argv[0].as_str(), argv.get(1).map(String::as_str)) {
+            ("journalctl", _) => ok(fixture("journal/kubelite.json")),
+            ("systemctl", Some("show")) => ok(fixture("systemctl/active.txt")),
+            ("systemctl", _) => ok(Vec::new()),
+            ("pgrep", _) if argv.contains(&"containerd-shim".to_string()) => {
+                ok(fixture("pgrep/shims.txt"))
+            }
+            ("stat", _) => ok(argv[3..]
+                .iter()
+                .map(|p| format!("{p} 1779417261\n"))
+                .collect::<String>()
+                .into_bytes()),
+            (p, _) if p.ends_with("ctr") => ok(fixture("ctr/tasks-list.txt")),
+            ("cat", _) if argv[1] == "/proc/999/schedstat" => Ok(CmdOutput {
+                code: Some(1),
+                stdout: Vec::new(),
+                stderr: b"cat: /proc/999/schedstat: No such file or directory\n".to_vec(),
+            }),
+            ("cat", _) => ok(fixture("schedstat/shim-sample-1.txt")),
+            ("kubectl", _) if argv.contains(&"pods".to_string()) => ok(fixture("kube/pods.json")),
+            ("kubectl", _) if argv.contains(&"events".to_string()) => {
+                ok(fixture("kube/events.json"))
+            }
+            ("kubectl", _) if argv.contains(&"nodes".to_string()) => ok(fixture("kube/nodes.json")),
+            ("kubectl", _) => ok(Vec::new()),
+            ("kill", _) => ok(Vec::new()),
+            _ => Ok(CmdOutput {
+                code: Some(127),
+                stdout: Vec::new(),
+                stderr: b"not found".to_vec(),
+            }),
+        }
+    }
+    fn describe(&self) -> String {
+        "recorder".into()
+    }
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt")
+        .block_on(f)
+}
+
+#[test]
+fn observes_with_the_runbooks_commands() {
+    let paths = HostPaths {
+        context: Some("pvek8s".into()),
+        ..HostPaths::default()
+    };
+    let on_node = std::sync::Arc::new(Recorder::default());
+    let api = std::sync::Arc::new(Recorder::default());
+    let node = HostNode::new(
+        NodeName::new("k8s03").expect("name"),
+        on_node.clone(),
+        api.clone(),
+        paths,
+    );
+    block(async {
+        let since = Timestamp::from_secs(1_700_000_000);
+        let j = node.journal(&Unit::Kubelite, since).await.expect("journal");
+        assert!(!j.is_empty());
+        let s = node.service(&Unit::Kubelite).await.expect("service");
+        assert_eq!(s.active, ActiveState::Active);
+        let shims = node.shims().await.expect("shims");
+        assert_eq!(shims.len(), 3);
+        assert!(
+            shims
+                .iter()
+                .all(|s| s.started_at == Some(Timestamp::from_secs(1_779_417_261)))
+        );
+        assert_eq!(node.tasks().await.expect("tasks").len(), 3);
+        assert!(matches!(
+            node.schedstat(Pid(999)).await,
+            Err(NodeError::NoSuchProcess(Pid(999)))
+        ));
+        let pods = node.pods().await.expect("pods");
+        assert_eq!(
+            pods.iter()
+                .find(|p| p.pod.name == "buildkitd-0")
+                .map(|p| p.kubelet_events),
+            Some(3)
+        );
+        node.cordon().await.expect("cordon");
+        node.kill(Pid(42), Signal::Kill).await.expect("kill");
+        node.restart(&Unit::Kubelite).await.expect("restart");
+    });
+    let ran = on_node.ran.lock().expect("lock").clone();
+    let said = api.ran.lock().expect("lock").clone();
+    let has = |v: &[Vec<String>], want: &[&str]| {
+        v.iter()
+            .any(|c| c.iter().map(String::as_str).eq(want.iter().copied()))
+    };
+    assert!(
+        has(
+            &ran,
+            &[
+                "journalctl",
+                "-u",
+                "snap.microk8s.daemon-kubelite",
+                "--since",
+                "@1700000000",
+                "-o",
+                "json",
+                "--no-pager"
+            ]
+        ),
+        "{ran:?}"
+    );
+    assert!(has(
+        &ran,
+        &[
+            "/snap/microk8s/current/bin/ctr",
+            "--address",
+            "/var/snap/microk8s/common/run/containerd.sock",
+            "-n",
+            "k8s.io",
+            "tasks",
+            "list"
+        ]
+    ));
+    assert!(has(&ran, &["kill", "-s", "KILL", "42"]));
+    assert!(has(
+        &ran,
+        &["systemctl", "restart", "snap.microk8s.daemon-kubelite"]
+    ));
+    assert!(
+        has(
+            &said,
+            &["kubectl", "--context", "pvek8s", "cordon", "k8s03"]
+        ),
+        "{said:?}"
+    );
+    assert!(has(
+        &said,
+        &[
+            "kubectl",
+            "--context",
+            "pvek8s",
+            "get",
+            "pods",
+            "-A",
+            "--field-selector",
+            "spec.nodeName=k8s03",
+            "-o",
+            "json"
+        ]
+    ));
+    assert!(
+        !said.iter().any(|c| c[0] != "kubectl"),
+        "kubectl runs through the API transport only"
+    );
+}
+
+#[test]
+fn the_node_name_is_one_argument() {
+    let node = HostNode::new(
+        NodeName::new("k8s03").expect("name"),
+        Recorder::default(),
+        Recorder::default(),
+        HostPaths {
+            context: Some("pvek8s".into()),
+            ..HostPaths::default()
+        },
+    );
+    let c = node.pods_cmd();
+    assert_eq!(
+        c.to_string(),
+        "kubectl --context pvek8s get pods -A --field-selector spec.nodeName=k8s03 -o json"
+    );
+    assert!(c.args.iter().any(|a| a == "spec.nodeName=k8s03"));
+}

@@ -1,0 +1,325 @@
+//! Every parser on output captured from the real program (see `fixtures/*/README.md`
+//! and the capture scripts), on the runbook's own samples, and on arbitrary bytes.
+
+use std::path::PathBuf;
+
+use kubestall_node::parse::{ctr, goroutines, journal, kube, pgrep, schedstat, systemctl};
+use kubestall_node::{ActiveState, PodPhase, PodRef, TaskStatus, Timestamp, Unit, orphaned_shims};
+use proptest::prelude::*;
+
+fn fixture(path: &str) -> Vec<u8> {
+    let p: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", path]
+        .iter()
+        .collect();
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn ctr_tasks_list_from_containerd() {
+    let tasks = ctr::parse(&fixture("ctr/tasks-list.txt")).expect("parses");
+    assert_eq!(tasks.len(), 3);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.status == TaskStatus::Running && t.pid.0 > 0 && t.id.as_str().len() == 64)
+    );
+    let frozen = ctr::parse(&fixture("ctr/tasks-list-frozen.txt")).expect("parses");
+    let unknown: Vec<_> = frozen
+        .iter()
+        .filter(|t| t.status == TaskStatus::Unknown)
+        .collect();
+    assert_eq!(unknown.len(), 1, "the frozen shim's task");
+    assert_eq!(unknown[0].pid.0, 0);
+}
+
+#[test]
+fn ctr_errors_name_the_line() {
+    let e = ctr::parse(b"TASK PID STATUS\nabc 12 RUNNING\nnot a row\n").expect_err("bad row");
+    assert_eq!(e.line, 3);
+    assert!(
+        ctr::parse(b"ctr: failed to dial\n")
+            .expect_err("no header")
+            .message
+            .contains("header")
+    );
+}
+
+#[test]
+fn pgrep_shims_from_containerd() {
+    let shims = pgrep::shims(&fixture("pgrep/shims.txt")).expect("parses");
+    assert_eq!(shims.len(), 3);
+    assert!(shims.iter().all(|s| s.namespace == "k8s.io"));
+    // The same containers as ctr lists: no orphan.
+    let tasks = ctr::parse(&fixture("ctr/tasks-list.txt")).expect("parses");
+    assert_eq!(orphaned_shims(&shims, &tasks).count(), 0);
+    // A shell whose command line mentions the pattern is not a shim.
+    let mixed = b"900 bash -c pgrep -af containerd-shim\n644 /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id abc -address /run/x.sock\n";
+    assert_eq!(pgrep::shims(mixed).expect("parses").len(), 1);
+    assert_eq!(
+        pgrep::shims(b"12 containerd-shim-runc-v2 -namespace k8s.io\n")
+            .expect_err("no -id")
+            .line,
+        1
+    );
+}
+
+#[test]
+fn schedstat_from_proc_and_the_runbook() {
+    let a = schedstat::parse(&fixture("schedstat/shim-sample-1.txt")).expect("parses");
+    let b = schedstat::parse(&fixture("schedstat/shim-sample-2.txt")).expect("parses");
+    assert!(a.on_cpu_ns > 0 && a.timeslices > 0);
+    assert_eq!(a, b, "an idle shim used no CPU in 3 s");
+    let r1 = schedstat::parse(&fixture("runbook/schedstat-1.txt")).expect("parses");
+    assert_eq!(
+        (r1.on_cpu_ns, r1.wait_ns, r1.timeslices),
+        (195_398_181, 57_385_342, 625)
+    );
+    assert_eq!(
+        r1,
+        schedstat::parse(&fixture("runbook/schedstat-2.txt")).expect("parses")
+    );
+    assert!(schedstat::parse(b"1 2\n").is_err());
+}
+
+#[test]
+fn goroutine_dump_from_the_runbook() {
+    let d = goroutines::parse(&fixture("runbook/goroutine-dump.txt")).expect("parses");
+    let g = d
+        .blocked_in("handleAnyWatch")
+        .next()
+        .expect("handleAnyWatch");
+    assert_eq!(
+        (g.id, g.state.as_str(), g.minutes),
+        (12104, "select", Some(4))
+    );
+    assert_eq!(g.frames.len(), 2);
+    assert_eq!(
+        g.frames[1].location.as_deref(),
+        Some("k8s.io/kubernetes/pkg/kubelet/config/apiserver.go:67")
+    );
+}
+
+#[test]
+fn goroutine_dump_from_containerd() {
+    let d = goroutines::parse(&fixture("goroutines/containerd-usr1.txt")).expect("parses");
+    assert!(d.goroutines.len() > 10);
+    assert!(
+        d.goroutines
+            .iter()
+            .any(|g| g.state == "running" && g.frames[0].function.contains("dumpStacks"))
+    );
+    assert!(
+        d.goroutines
+            .iter()
+            .all(|g| g.frames.iter().all(|f| f.location.is_some()))
+    );
+    let main = d
+        .goroutines
+        .iter()
+        .find(|g| g.id == 1)
+        .expect("goroutine 1");
+    assert_eq!(main.state, "chan receive");
+}
+
+#[test]
+fn goroutine_dump_inside_journal_lines() {
+    let text = "May 22 02:38:21 k8s03 microk8s.daemon-kubelite[4242]: goroutine 12104 [select, 4 minutes]:\n\
+                May 22 02:38:21 k8s03 microk8s.daemon-kubelite[4242]: k8s.io/client-go/tools/cache.handleAnyWatch(...)\n\
+                May 22 02:38:21 k8s03 microk8s.daemon-kubelite[4242]: \t.../client-go/tools/cache/reflector.go:904\n";
+    let d = goroutines::parse(text.as_bytes()).expect("parses");
+    assert_eq!(d.blocked_in("handleAnyWatch").count(), 1);
+}
+
+#[test]
+fn kube_json() {
+    let pods = kube::pods(&fixture("kube/pods.json")).expect("parses");
+    assert_eq!(pods.len(), 3);
+    let web = &pods[0];
+    assert_eq!(web.pod, PodRef::new("default", "web-7d9c6b5f8-x2k4p"));
+    assert_eq!(
+        (web.phase, web.node.as_ref().map(|n| n.as_str())),
+        (PodPhase::Pending, Some("k8s03"))
+    );
+    assert_eq!(
+        web.scheduled_at,
+        Timestamp::parse_rfc3339("2026-05-22T02:33:59Z")
+    );
+    assert_eq!(
+        pods[1].started_at,
+        Timestamp::parse_rfc3339("2026-05-21T19:02:12Z")
+    );
+    assert!(pods[2].node.is_none() && pods[2].scheduled_at.is_none());
+    let nodes = kube::nodes(&fixture("kube/nodes.json")).expect("parses");
+    assert!(nodes[0].ready && !nodes[0].unschedulable);
+    assert!(!nodes[1].ready && nodes[1].unschedulable);
+    assert_eq!(nodes[1].ready_reason.as_deref(), Some("KubeletNotReady"));
+    let events = kube::kubelet_events(&fixture("kube/events.json")).expect("parses");
+    assert_eq!(
+        events.get(&PodRef::new("buildkit", "buildkitd-0")),
+        Some(&3)
+    );
+    assert_eq!(
+        events.get(&PodRef::new("default", "web-7d9c6b5f8-x2k4p")),
+        None,
+        "the scheduler's event is not the kubelet's"
+    );
+    assert_eq!(
+        kube::kubelet_pods(&fixture("kube/kubelet-pods.json")).expect("parses"),
+        vec![PodRef::new("buildkit", "buildkitd-0")]
+    );
+    let e = kube::pods(b"{\n  \"items\": [\n    {\"metadata\": 5}\n  ]\n}").expect_err("bad");
+    assert_eq!(e.line, 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_parser_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = ctr::parse(&bytes);
+        let _ = pgrep::shims(&bytes);
+        let _ = pgrep::processes(&bytes);
+        let _ = schedstat::parse(&bytes);
+        let _ = systemctl::parse(&bytes);
+        let _ = journal::parse_json(&bytes);
+        let _ = journal::parse_short_iso(&bytes);
+        let _ = goroutines::parse(&bytes);
+        let _ = kube::pods(&bytes);
+        let _ = kube::nodes(&bytes);
+        let _ = kube::node(&bytes);
+        let _ = kube::kubelet_events(&bytes);
+        let _ = kube::kubelet_pods(&bytes);
+    }
+
+    #[test]
+    fn no_parser_panics_on_valid_lines_mixed_with_garbage(garbage in "\\PC{0,80}", pick in 0usize..6) {
+        let valid: [&[u8]; 6] = [
+            b"TASK PID STATUS\n",
+            b"644 /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id abc -address x\n",
+            b"ActiveState=active\nMainPID=12\n",
+            b"{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":\"m\"}\n",
+            b"2026-05-22T02:34:21+0000 k8s03 kubelite[1]: x\n",
+            b"goroutine 1 [running]:\nmain.main()\n\tmain.go:1\n",
+        ];
+        let mut input = valid[pick].to_vec();
+        input.extend_from_slice(garbage.as_bytes());
+        input.extend_from_slice(valid[pick]);
+        let _ = ctr::parse(&input);
+        let _ = pgrep::shims(&input);
+        let _ = systemctl::parse(&input);
+        let _ = journal::parse_any(&input);
+        let _ = goroutines::parse(&input);
+    }
+}
+
+#[test]
+fn systemd_time_forms() {
+    let t = systemctl::parse_systemd_time("Tue 2026-11-24 15:30:02 UTC").expect("utc");
+    assert_eq!(t.rfc3339(), "2026-11-24T15:30:02Z");
+    assert_eq!(
+        systemctl::parse_systemd_time("Tue 2026-11-24 17:30:02 +0200"),
+        Some(t)
+    );
+    assert_eq!(
+        systemctl::parse_systemd_time("Tue 2026-11-24 15:30:02 CET"),
+        None,
+        "zone names other than UTC are not guessed"
+    );
+    let s = systemctl::parse(
+        b"MainPID=0\nActiveState=inactive\nExecMainStartTimestamp=\nNRestarts=0\n",
+    )
+    .expect("inactive");
+    assert_eq!(
+        (s.active, s.main_pid, s.started_at),
+        (ActiveState::Inactive, None, None)
+    );
+    assert!(systemctl::parse(b"MainPID=x\nActiveState=active\n").is_err());
+}
+
+#[test]
+fn journal_units_and_pids_from_json() {
+    let j = journal::parse_json(b"{\"__REALTIME_TIMESTAMP\":\"1779417261000000\",\"_SYSTEMD_UNIT\":\"snap.microk8s.daemon-kubelite.service\",\"_PID\":\"4242\",\"MESSAGE\":[104,105,255]}\n").expect("parses");
+    assert_eq!(j[0].unit, Some(Unit::Kubelite));
+    assert_eq!(j[0].pid.map(|p| p.0), Some(4242));
+    assert_eq!(j[0].at, Timestamp::from_secs(1_779_417_261));
+    assert!(
+        j[0].message.starts_with("hi"),
+        "a byte-array MESSAGE is decoded"
+    );
+    assert_eq!(
+        journal::parse_json(b"{\"MESSAGE\":\"x\"}\n")
+            .expect_err("no time")
+            .line,
+        1
+    );
+}
+
+#[test]
+fn journal_json_from_journalctl() {
+    let j = journal::parse_json(&fixture("journal/kubelite.json")).expect("parses");
+    assert_eq!(j.len(), 7);
+    let kubelite: Vec<_> = j
+        .iter()
+        .filter(|e| e.unit == Some(Unit::Kubelite))
+        .collect();
+    assert!(kubelite.len() >= 6);
+    assert!(kubelite.iter().all(
+        |e| e.identifier.as_deref() == Some("microk8s.daemon-kubelite")
+            && e.pid.is_some()
+            && e.cursor.is_some()
+    ));
+    assert!(
+        j.iter()
+            .any(|e| e.message.contains("Successfully registered node"))
+    );
+    assert!(j.iter().any(|e| e.message.contains("\"attempt\":52")));
+    // journald stored the line with a control character as an array of bytes.
+    assert!(j.iter().any(|e| e.message == "binary \u{1} line"));
+    assert!(j.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+#[test]
+fn journal_short_iso_from_journalctl() {
+    let j = journal::parse_short_iso(&fixture("journal/kubelite-short-iso.txt")).expect("parses");
+    let json = journal::parse_json(&fixture("journal/kubelite.json")).expect("parses");
+    assert_eq!(j.len(), json.len());
+    // Same entries, to the second (short-iso has no fraction).
+    for (a, b) in j.iter().zip(&json) {
+        assert_eq!(a.at.as_micros() / 1_000_000, b.at.as_micros() / 1_000_000);
+        assert_eq!(a.pid, b.pid);
+    }
+    assert_eq!(j[1].hostname.as_deref(), Some("k8s03"));
+    assert!(
+        journal::parse_short_iso(&fixture("journal/empty.txt"))
+            .expect("parses")
+            .is_empty(),
+        "-- No entries --"
+    );
+    assert_eq!(
+        journal::parse_any(&fixture("journal/kubelite.json"))
+            .expect("json")
+            .len(),
+        7
+    );
+}
+
+#[test]
+fn systemctl_show_from_systemd() {
+    let a = systemctl::parse(&fixture("systemctl/active.txt")).expect("parses");
+    assert_eq!(a.active, ActiveState::Active);
+    assert!(a.main_pid.is_some() && a.started_at.is_some());
+    let f = systemctl::parse(&fixture("systemctl/failed.txt")).expect("parses");
+    assert_eq!((f.active, f.main_pid), (ActiveState::Failed, None));
+    let i = systemctl::parse(&fixture("systemctl/inactive.txt")).expect("parses");
+    assert_eq!(
+        (i.active, i.main_pid, i.started_at),
+        (ActiveState::Inactive, None, None)
+    );
+}
+
+#[test]
+fn pgrep_processes_from_a_node() {
+    let p = pgrep::processes(&fixture("pgrep/sleep.txt")).expect("parses");
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].cmdline, vec!["sleep".to_string(), "3600".into()]);
+}

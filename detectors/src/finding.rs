@@ -48,6 +48,13 @@ pub struct Finding {
     pub missing_signals: Vec<String>,
     /// Whether k8s-dqlite must be restarted as part of the fix (kine errors seen).
     pub kine_errors: bool,
+    /// Since when kubelite has been silent, when that is part of the evidence
+    /// (for the runbook's manual "N minutes of silence" baselines).
+    #[serde(skip)]
+    pub silent_since: Option<Timestamp>,
+    /// Since when PLEG has not completed a relist or resync, when known.
+    #[serde(skip)]
+    pub pleg_since: Option<Timestamp>,
 }
 
 /// A node's findings: `kubestall detect --output json`.

@@ -5,8 +5,12 @@
 //! `Observe`. Offline, [`bundle`] classifies an evidence bundle or a journal
 //! export. Nothing here knows a scenario: only signals.
 
+pub mod baseline;
+pub mod bundle;
 mod finding;
 mod monitor;
+pub mod render;
+pub mod scan;
 mod signals;
 
 pub use finding::{DetectReport, Evidence, Finding};

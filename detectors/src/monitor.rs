@@ -354,6 +354,11 @@ impl NodeMonitor {
             procedure: mode.id(),
             missing_signals: Vec::new(),
             kine_errors: !self.run.kine_attempts.is_empty(),
+            silent_since: self
+                .run
+                .registered_at
+                .map(|r| self.run.last_activity.map_or(r, |a| a.max(r))),
+            pleg_since: None,
         }
     }
 

@@ -135,17 +135,17 @@ mod tests {
             .iter()
             .position(|e| matches!(e.event, Event::Fault(_)))
             .expect("a fault");
-        assert_eq!(t[restart].at, Duration::from_secs(120));
+        assert_eq!(t[restart].at, Duration::from_secs(117));
         assert!(
             t[..restart]
                 .iter()
-                .all(|e| e.at < Duration::from_secs(120) || matches!(e.event, Event::Fault(_)))
+                .all(|e| e.at < Duration::from_secs(117) || matches!(e.event, Event::Fault(_)))
         );
         assert!(t.windows(2).all(|w| w[0].at <= w[1].at));
         let pods = t
             .iter()
             .filter(|e| matches!(e.event, Event::CreatePod { .. }))
             .count();
-        assert_eq!(pods, (360 - 30) / 2 + 1);
+        assert_eq!(pods, (360 - 30) / 10 + 1);
     }
 }

@@ -132,6 +132,8 @@ pub enum BackendKind {
     Vm,
     /// Real nodes over SSH.
     Ssh,
+    /// This machine is the node (commands run here; kubectl with --context).
+    Local,
 }
 
 impl BackendKind {
@@ -142,6 +144,7 @@ impl BackendKind {
             BackendKind::Container => "container",
             BackendKind::Vm => "vm",
             BackendKind::Ssh => "ssh",
+            BackendKind::Local => "local",
         }
     }
 }
@@ -296,6 +299,21 @@ pub struct RemediateArgs {
     /// Allow the nuclear option (kill every shim on the node).
     #[arg(long)]
     pub allow_nuclear: bool,
+    /// Print node commands as `ssh NODE "..."` (dry run).
+    #[arg(long)]
+    pub ssh: bool,
+    /// The audit log to write (default: /var/lib/kubestall/audit/NODE-PROCEDURE-TIME.jsonl).
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// Schedulable nodes that must remain after a cordon (default: all but one).
+    #[arg(long)]
+    pub min_schedulable: Option<usize>,
+    /// The imagefs-stall fix as an emergency restart, without the cordon a planned restart gets.
+    #[arg(long)]
+    pub emergency: bool,
+    /// k8s-dqlite showed kine errors: restart it too (pleg-stall).
+    #[arg(long)]
+    pub kine_errors: bool,
     /// Where to run.
     #[arg(long, value_enum, default_value_t)]
     pub backend: BackendKind,

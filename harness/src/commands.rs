@@ -109,7 +109,7 @@ pub fn run_command(args: RunArgs) -> Result<(), Failure> {
     match args.common.backend {
         BackendKind::Sim => {}
         BackendKind::Container => return Err(crate::container::unavailable_or_unimplemented()),
-        BackendKind::Vm | BackendKind::Ssh => {
+        BackendKind::Vm | BackendKind::Ssh | BackendKind::Local => {
             return Err(Failure::Usage(format!(
                 "the {} backend is not implemented yet; scenarios run on --backend sim (and --backend container with a Docker engine)",
                 args.common.backend.name()

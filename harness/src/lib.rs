@@ -9,6 +9,8 @@ pub mod backend;
 pub mod block_on;
 pub mod bundled;
 pub mod cli;
+pub mod cmd_node;
+pub mod cmd_sim;
 pub mod commands;
 pub mod container;
 pub mod duration;

@@ -31,12 +31,12 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Run(args) => kubestall::commands::run_command(args),
-        Command::Detect(_) => Err(Failure::not_implemented("`kubestall detect`")),
-        Command::Capture(_) => Err(Failure::not_implemented("`kubestall capture`")),
-        Command::Remediate(_) => Err(Failure::not_implemented("`kubestall remediate`")),
-        Command::Reproduce(_) => Err(Failure::not_implemented("`kubestall reproduce`")),
-        Command::Bench(_) => Err(Failure::not_implemented("`kubestall bench`")),
-        Command::Sweep(_) => Err(Failure::not_implemented("`kubestall sweep`")),
+        Command::Detect(args) => kubestall::cmd_node::detect(args),
+        Command::Capture(args) => kubestall::cmd_node::capture(args),
+        Command::Remediate(args) => kubestall::cmd_node::remediate(args),
+        Command::Reproduce(args) => kubestall::cmd_sim::reproduce(args),
+        Command::Bench(args) => kubestall::cmd_sim::bench(args),
+        Command::Sweep(args) => kubestall::cmd_sim::sweep(args),
         Command::Down(_) => Err(Failure::not_implemented("`kubestall down`")),
         Command::Twin(TwinCommand::BuildImage(_)) => {
             Err(Failure::not_implemented("`kubestall twin build-image`"))

@@ -32,6 +32,13 @@ pub struct FindingRecord {
     pub evidence: Vec<serde_json::Value>,
     /// Seconds from the first stuck pod (or the fault) to this finding.
     pub latency_s: Option<f64>,
+    /// Seconds from the first stuck pod to when the runbook's manual rule would
+    /// have flagged the same stall (5 min of silence for mode 1, 10 min for mode 3).
+    pub runbook_rule_s: Option<f64>,
+    /// Seconds from the first stuck pod to the kubelet's own PLEG threshold (3 min).
+    pub kubelet_rule_s: Option<f64>,
+    /// Whether a pod was stuck (latency measured from it) or not (from the fault).
+    pub from_stuck_pod: bool,
 }
 
 /// What kind of moment a timeline entry marks.
@@ -112,6 +119,11 @@ pub struct RunOutcome {
     pub duration_s: f64,
     /// Pods created during the run.
     pub pods: u32,
+    /// Pods that waited more than twice the scenario's pod start time plus 10 s
+    /// between binding and starting (or never started).
+    pub pods_delayed: u32,
+    /// Seconds from the first stuck pod to the last stuck pod starting; `null` if none.
+    pub stall_s: Option<f64>,
     /// The command that replays this run exactly.
     pub replay: String,
 }

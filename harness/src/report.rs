@@ -461,67 +461,57 @@ pub fn render_pleg_comparison(runs: &[RunOutcome]) -> String {
         by.entry(r.scenario.clone()).or_default()[slot].push(r);
     }
     let width = by.keys().map(String::len).max().unwrap_or(8).max(8);
+    let short = |m: &str| -> String {
+        match m {
+            "imagefs-stall" => "fm1",
+            "watch-stall" => "fm2",
+            "pleg-stall" => "fm3",
+            "kine-exhaustion" => "kine",
+            "containerd-freeze" => "freeze",
+            "orphan-lock-holder" => "lock",
+            other => other,
+        }
+        .to_string()
+    };
+    let found = |rs: &[&RunOutcome]| {
+        let mut modes: Vec<String> = rs
+            .iter()
+            .flat_map(|r| r.findings.iter().map(|f| short(f.mode.id())))
+            .collect();
+        modes.sort();
+        modes.dedup();
+        if modes.is_empty() {
+            "-".to_string()
+        } else {
+            modes.join("+")
+        }
+    };
+    let med = |rs: &[&RunOutcome], f: &dyn Fn(&RunOutcome) -> Option<f64>| -> String {
+        percentile(&rs.iter().filter_map(|r| f(r)).collect::<Vec<_>>(), 50.0)
+            .map(|x| format!("{x:.0}"))
+            .unwrap_or_else(|| "-".into())
+    };
     let mut out = String::new();
-    let _ = writeln!(out, "Generic vs Evented PLEG (medians over seeds)");
     let _ = writeln!(
         out,
-        "{:width$}  {:>22}  {:>22}  {:>17}  {:>17}",
-        "scenario",
-        "found (gen | evt)",
-        "pods delayed (g | e)",
-        "detect (g | e)",
-        "recover (g | e)"
+        "Generic vs Evented PLEG: medians over seeds (g | e); times in seconds; fm1/fm2/fm3 are the runbook's failure modes"
+    );
+    let _ = writeln!(
+        out,
+        "{:width$}  {:>17}  {:>11}  {:>11}  {:>11}  {:>11}",
+        "scenario", "found", "pods delayed", "stall", "detect", "recover"
     );
     for (name, [g, e]) in &by {
-        let found = |rs: &[&RunOutcome]| {
-            let mut modes: Vec<&str> = rs
-                .iter()
-                .flat_map(|r| r.findings.iter().map(|f| f.mode.id()))
-                .collect();
-            modes.sort_unstable();
-            modes.dedup();
-            if modes.is_empty() {
-                "nothing".to_string()
-            } else {
-                modes.join(",")
-            }
-        };
-        let med = |rs: &[&RunOutcome], f: &dyn Fn(&RunOutcome) -> Option<f64>| -> String {
-            secs(percentile(
-                &rs.iter().filter_map(|r| f(r)).collect::<Vec<_>>(),
-                50.0,
-            ))
-        };
-        let delayed = |rs: &[&RunOutcome]| -> String {
-            let v: Vec<f64> = rs
-                .iter()
-                .map(|r| {
-                    r.timeline
-                        .iter()
-                        .filter(|t| t.kind == Moment::FirstStuckPod)
-                        .count() as f64
-                })
-                .collect();
-            percentile(&v, 50.0)
-                .map(|x| format!("{x:.0}"))
-                .unwrap_or_else(|| "-".into())
-        };
+        let pair = |f: &dyn Fn(&[&RunOutcome]) -> String| format!("{} | {}", f(g), f(e));
         let _ = writeln!(
             out,
-            "{:width$}  {:>22}  {:>22}  {:>17}  {:>17}",
+            "{:width$}  {:>17}  {:>11}  {:>11}  {:>11}  {:>11}",
             name,
-            format!("{} | {}", found(g), found(e)),
-            format!("{} | {}", delayed(g), delayed(e)),
-            format!(
-                "{} | {}",
-                med(g, &|r| r.detect_latency_s),
-                med(e, &|r| r.detect_latency_s)
-            ),
-            format!(
-                "{} | {}",
-                med(g, &|r| r.recover_s),
-                med(e, &|r| r.recover_s)
-            ),
+            pair(&|rs| found(rs)),
+            pair(&|rs| med(rs, &|r| Some(f64::from(r.pods_delayed)))),
+            pair(&|rs| med(rs, &|r| r.stall_s)),
+            pair(&|rs| med(rs, &|r| r.detect_latency_s)),
+            pair(&|rs| med(rs, &|r| r.recover_s)),
         );
     }
     out

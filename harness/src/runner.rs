@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kubestall_detectors::{DetectorConfig, Finding, NodeMonitor};
+use kubestall_detectors::{DetectorConfig, Finding, NodeMonitor, baseline};
 use kubestall_node::{
     Clock, Control, FailureMode, NodeError, NodeName, Observe, PodView, Timestamp, Unit,
     orphaned_shims,
@@ -101,6 +101,8 @@ pub async fn run<B: Backend>(
         timeline: Vec::new(),
         duration_s: 0.0,
         pods: 0,
+        pods_delayed: 0,
+        stall_s: None,
         replay: format!("{} --seed {seed}", opts.replay),
     };
     match backend.up(scenario, seed).await {
@@ -427,6 +429,10 @@ async fn remediate<N: Control>(
     }
 }
 
+fn st_or(stuck: Option<Timestamp>, boundary: Timestamp) -> Timestamp {
+    stuck.unwrap_or(boundary)
+}
+
 /// Which actual finding each expected one matched, in order.
 fn matched(
     expected: &[crate::scenario::ExpectedFinding],
@@ -511,6 +517,13 @@ fn evaluate(
                 .filter_map(|e| serde_json::to_value(e).ok())
                 .collect(),
             latency_s: Some(f.at.secs_since(stuck.unwrap_or(boundary))),
+            runbook_rule_s: stuck
+                .and_then(|st| baseline::runbook_rule(f, st))
+                .map(|b| b.fires_at.secs_since(st_or(stuck, boundary))),
+            kubelet_rule_s: stuck
+                .and_then(|st| baseline::kubelet_rule(f, st))
+                .map(|b| b.fires_at.secs_since(st_or(stuck, boundary))),
+            from_stuck_pod: stuck.is_some(),
         });
     }
     let unconfirmed: Vec<String> = faults
@@ -679,6 +692,20 @@ fn evaluate(
             late.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
         ));
     }
+    // How the stall looked from the pods' side: pods that waited well past the
+    // scenario's ordinary start time.
+    let slow = s.cluster.pod_start.0 * 2 + Duration::from_secs(10);
+    let delayed: Vec<&PodView> = pods
+        .iter()
+        .filter(|p| {
+            p.scheduled_at
+                .is_some_and(|b| p.started_at.is_none_or(|r| r.since(b) > slow))
+        })
+        .collect();
+    out.pods_delayed = delayed.len() as u32;
+    let first = delayed.iter().filter_map(|p| p.scheduled_at).min();
+    let last = delayed.iter().map(|p| p.started_at.unwrap_or(end)).max();
+    out.stall_s = first.zip(last).map(|(a, b)| b.secs_since(a));
     out.timeline.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     out.verdict = if !unconfirmed.is_empty() {
         out.failures.extend(unconfirmed);

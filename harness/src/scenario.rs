@@ -343,6 +343,11 @@ pub struct ExpectedFinding {
     /// Every pod on the node Running at most this long after the finding.
     #[serde(default = "defaults::recover_within")]
     pub recover_within: Dur,
+    /// Expected only when the kubelets run this PLEG (`generic` or `evented`);
+    /// under the other, the scenario expects it not to happen. Lets one scenario
+    /// be judged under both (`kubestall run --pleg both`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pleg: Option<Pleg>,
 }
 
 /// Defaults, from the runbook where it gives a number.
@@ -616,10 +621,14 @@ impl Scenario {
         self.cluster.pleg()
     }
 
-    /// The same scenario with EventedPLEG set as given.
+    /// The same scenario with EventedPLEG set as given, and the expectations that
+    /// hold under that PLEG.
     pub fn with_pleg(&self, pleg: Pleg) -> Scenario {
         let mut s = self.clone();
         s.cluster.feature_gates.evented_pleg = pleg == Pleg::Evented;
+        s.expect
+            .findings
+            .retain(|f| f.pleg.is_none_or(|p| p == pleg));
         s
     }
 }

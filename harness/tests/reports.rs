@@ -35,6 +35,9 @@ fn outcome(seed: u64, verdict: Verdict) -> RunOutcome {
                 serde_json::json!({"signal": "stuck-pods", "value": "3 <bound & pending> \"quoted\""}),
             ],
             latency_s: Some(6.0),
+            runbook_rule_s: Some(300.0),
+            kubelet_rule_s: None,
+            from_stuck_pod: true,
         }],
         detect_latency_s: Some(6.0),
         recover_s: Some(48.5),
@@ -71,6 +74,8 @@ fn outcome(seed: u64, verdict: Verdict) -> RunOutcome {
         ],
         duration_s: 420.0,
         pods: 166,
+        pods_delayed: 4,
+        stall_s: Some(54.5),
         replay: format!(
             "kubestall run scenarios/watch-stall-restart-without-cordon.yaml --seed {seed}"
         ),

@@ -5,9 +5,6 @@ set -euo pipefail
 
 # package -> a command it provides (to tell whether it is there)
 declare -A PACKAGES=(
-  [containerd]=containerd
-  [runc]=runc
-  [busybox-static]=busybox
   [procps]=pgrep
   [grep]=grep
   [libxml2-utils]=xmllint     # JUnit output is validated against ci/junit.xsd

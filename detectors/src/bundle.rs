@@ -149,8 +149,9 @@ pub fn read_bundle(dir: &Path) -> Result<Bundle, BundleError> {
                 "journal-k8s-dqlite.json" => Unit::K8sDqlite,
                 _ => Unit::Containerd,
             };
+            // The file was written with `journalctl -u UNIT`: everything in it is that unit's.
             for e in &mut j {
-                e.unit.get_or_insert(unit.clone());
+                e.unit = Some(unit.clone());
             }
             journal_entries.extend(j);
         }
@@ -535,7 +536,6 @@ fn classify_journal_entries(node: &NodeName, entries: &[JournalEntry]) -> Detect
         && kinds[r + 1..]
             .iter()
             .all(|(_, k, _)| matches!(k, LineKind::GoroutineDump | LineKind::Startup))
-        && r + 1 < kinds.len()
     {
         findings.push(base(
             kubestall_node::FailureMode::PlegStall,
@@ -543,11 +543,10 @@ fn classify_journal_entries(node: &NodeName, entries: &[JournalEntry]) -> Detect
             kinds[r].0,
             vec![Evidence::new(
                 "journal",
-                "only startup lines, ending with \"Successfully registered node\", then silence"
-                    .to_string(),
+                "only startup lines, ending with \"Successfully registered node\", then silence to the end of the export".to_string(),
                 format!("{src} -n 5 --no-pager"),
             )],
-            missing_all.clone(),
+            [missing_all.clone(), vec!["how long the silence lasted (the export does not say when it was taken)".into()]].concat(),
         ));
     }
     let text: String = run.iter().map(|e| format!("{}\n", e.message)).collect();

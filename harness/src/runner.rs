@@ -477,7 +477,7 @@ fn evaluate(
             .chain(
                 remediations
                     .iter()
-                    .filter(|r| r.node == f.node && r.ended <= f.at)
+                    .filter(|r| r.node == f.node && r.started < f.at && r.ended <= f.at)
                     .map(|r| r.ended),
             )
             .max()

@@ -19,3 +19,37 @@ pub fn unavailable_or_unimplemented() -> Failure {
     }
     Failure::not_implemented("the container backend (node twins)")
 }
+
+/// Label every container and network of a kubestall cluster carries.
+pub const CLUSTER_LABEL: &str = "kubestall.cluster";
+
+/// `kubestall down --backend container`: removes every container and network
+/// labelled as kubestall's, whatever run left them. Returns what was removed.
+pub fn down() -> Result<Vec<String>, Failure> {
+    let docker = |args: &[&str]| -> Result<String, Failure> {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .map_err(|e| Failure::Unavailable(format!("cannot run docker ({e}); install it with `ci/dockerd.sh`")))?;
+        if !out.status.success() {
+            return Err(Failure::Unavailable(format!(
+                "`docker {}` failed: {}; is a Docker engine running? `eval \"$(ci/dockerd.sh)\"` starts one",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let filter = format!("label={CLUSTER_LABEL}");
+    let mut removed = Vec::new();
+    for id in docker(&["ps", "-aq", "--filter", &filter])?.split_whitespace() {
+        // Kill, not stop: nested tasks that ignore SIGTERM make `docker stop` wait its full timeout.
+        docker(&["rm", "-f", "-v", id])?;
+        removed.push(format!("container {id}"));
+    }
+    for id in docker(&["network", "ls", "-q", "--filter", &filter])?.split_whitespace() {
+        docker(&["network", "rm", id])?;
+        removed.push(format!("network {id}"));
+    }
+    Ok(removed)
+}

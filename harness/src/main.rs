@@ -37,7 +37,23 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Reproduce(args) => kubestall::cmd_sim::reproduce(args),
         Command::Bench(args) => kubestall::cmd_sim::bench(args),
         Command::Sweep(args) => kubestall::cmd_sim::sweep(args),
-        Command::Down(_) => Err(Failure::not_implemented("`kubestall down`")),
+        Command::Down(args) => match args.backend {
+            kubestall::cli::BackendKind::Sim => {
+                println!("the simulator runs inside kubestall: a finished or interrupted run leaves nothing behind");
+                Ok(())
+            }
+            kubestall::cli::BackendKind::Container => {
+                let removed = kubestall::container::down()?;
+                if removed.is_empty() {
+                    println!("no kubestall containers or networks found");
+                }
+                for r in removed {
+                    println!("removed {r}");
+                }
+                Ok(())
+            }
+            other => Err(Failure::Usage(format!("the {} backend is not implemented yet: it has nothing to take down", other.name()))),
+        },
         Command::Twin(TwinCommand::BuildImage(_)) => {
             Err(Failure::not_implemented("`kubestall twin build-image`"))
         }

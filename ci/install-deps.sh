@@ -6,6 +6,10 @@ set -euo pipefail
 # package -> a command it provides (to tell whether it is there)
 declare -A PACKAGES=(
   [procps]=pgrep
+  [curl]=curl
+  [debootstrap]=debootstrap   # the node-twin image (container tests)
+  [docker.io]=dockerd         # the container backend's engine
+  [kubernetes-client]=kubectl # the runbook's own commands against node twins
   [grep]=grep
   [libxml2-utils]=xmllint     # JUnit output is validated against ci/junit.xsd
   [chromium]=chromium         # the HTML report is checked in a real headless browser

@@ -118,6 +118,9 @@ pub struct BuildImageArgs {
     /// Rebuild even when the cached image matches.
     #[arg(long)]
     pub force: bool,
+    /// The kubestall-twin binary to put in the image (default: next to this kubestall).
+    #[arg(long)]
+    pub twin_binary: Option<PathBuf>,
 }
 
 /// Where a scenario runs.

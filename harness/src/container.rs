@@ -7,10 +7,7 @@ use crate::exit::Failure;
 pub fn unavailable_or_unimplemented() -> Failure {
     let host =
         std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    let answers = std::process::Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let answers = kubestall_twin::docker::engine().is_ok();
     if !answers {
         return Failure::Unavailable(format!(
             "no Docker engine answers at {host}. Start one with `eval \"$(ci/dockerd.sh)\"` \
@@ -20,36 +17,35 @@ pub fn unavailable_or_unimplemented() -> Failure {
     Failure::not_implemented("the container backend (node twins)")
 }
 
-/// Label every container and network of a kubestall cluster carries.
-pub const CLUSTER_LABEL: &str = "kubestall.cluster";
+/// The `kubestall-twin` binary: given, or next to this executable.
+pub fn twin_binary(given: Option<&std::path::Path>) -> Result<std::path::PathBuf, Failure> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let exe = std::env::current_exe().map_err(|e| Failure::Usage(e.to_string()))?;
+    let beside = exe.with_file_name("kubestall-twin");
+    if beside.exists() {
+        Ok(beside)
+    } else {
+        Err(Failure::Usage(format!(
+            "no kubestall-twin next to {}: build it (`cargo build --release -p kubestall-twin`) or pass --twin-binary",
+            exe.display()
+        )))
+    }
+}
 
-/// `kubestall down --backend container`: removes every container and network
-/// labelled as kubestall's, whatever run left them. Returns what was removed.
-pub fn down() -> Result<Vec<String>, Failure> {
-    let docker = |args: &[&str]| -> Result<String, Failure> {
-        let out = std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .map_err(|e| Failure::Unavailable(format!("cannot run docker ({e}); install it with `ci/dockerd.sh`")))?;
-        if !out.status.success() {
-            return Err(Failure::Unavailable(format!(
-                "`docker {}` failed: {}; is a Docker engine running? `eval \"$(ci/dockerd.sh)\"` starts one",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    let filter = format!("label={CLUSTER_LABEL}");
-    let mut removed = Vec::new();
-    for id in docker(&["ps", "-aq", "--filter", &filter])?.split_whitespace() {
-        // Kill, not stop: nested tasks that ignore SIGTERM make `docker stop` wait its full timeout.
-        docker(&["rm", "-f", "-v", id])?;
-        removed.push(format!("container {id}"));
+/// `kubestall twin build-image`.
+pub fn build_image(args: &crate::cli::BuildImageArgs) -> Result<String, Failure> {
+    kubestall_twin::docker::engine().map_err(|e| Failure::Unavailable(e.to_string()))?;
+    let bin = twin_binary(args.twin_binary.as_deref())?;
+    let image = kubestall_twin::image::build(&bin, args.force, &mut |step| {
+        eprintln!("build-image: {step}")
+    })
+    .map_err(|e| Failure::Unavailable(e.to_string()))?;
+    if image.cached {
+        eprintln!("build-image: {} is up to date (cached)", image.tag);
+    } else {
+        eprintln!("build-image: built {} in {:.1} s", image.tag, image.build_s);
     }
-    for id in docker(&["network", "ls", "-q", "--filter", &filter])?.split_whitespace() {
-        docker(&["network", "rm", id])?;
-        removed.push(format!("network {id}"));
-    }
-    Ok(removed)
+    Ok(image.tag)
 }

@@ -39,11 +39,14 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Sweep(args) => kubestall::cmd_sim::sweep(args),
         Command::Down(args) => match args.backend {
             kubestall::cli::BackendKind::Sim => {
-                println!("the simulator runs inside kubestall: a finished or interrupted run leaves nothing behind");
+                println!(
+                    "the simulator runs inside kubestall: a finished or interrupted run leaves nothing behind"
+                );
                 Ok(())
             }
             kubestall::cli::BackendKind::Container => {
-                let removed = kubestall::container::down()?;
+                let removed = kubestall_twin::containers::down_all(None)
+                    .map_err(|e| Failure::Unavailable(e.to_string()))?;
                 if removed.is_empty() {
                     println!("no kubestall containers or networks found");
                 }
@@ -52,10 +55,15 @@ fn dispatch(command: Command) -> Result<(), Failure> {
                 }
                 Ok(())
             }
-            other => Err(Failure::Usage(format!("the {} backend is not implemented yet: it has nothing to take down", other.name()))),
+            other => Err(Failure::Usage(format!(
+                "the {} backend is not implemented yet: it has nothing to take down",
+                other.name()
+            ))),
         },
-        Command::Twin(TwinCommand::BuildImage(_)) => {
-            Err(Failure::not_implemented("`kubestall twin build-image`"))
+        Command::Twin(TwinCommand::BuildImage(args)) => {
+            let tag = kubestall::container::build_image(&args)?;
+            println!("{tag}");
+            Ok(())
         }
     }
 }

@@ -77,6 +77,14 @@ pub enum Action {
         /// How many of those share a live container's shim.
         shared: u32,
     },
+    /// Orphaned shims that exist for real (a node twin found them by exact id):
+    /// the model takes them as its own, with timeouts drawn from the seed.
+    AdoptOrphans {
+        /// The node.
+        node: NodeName,
+        /// Their container ids.
+        ids: Vec<String>,
+    },
     /// containerd's gRPC service stops answering.
     FreezeContainerd {
         /// The node.

@@ -190,6 +190,48 @@ impl Sim {
         out
     }
 
+    /// The messages of `node`'s kubelite journal from position `from` on, and the
+    /// position after them (a real-time driver prints them as they come).
+    pub fn kubelite_lines(&self, node: &NodeName, from: usize) -> (Vec<String>, usize) {
+        let w = self.w();
+        let Ok(n) = w.node_index(node) else {
+            return (Vec::new(), from);
+        };
+        let j = &w.nodes[n].journal[UnitKind::Kubelite as usize];
+        let from = from.min(j.len());
+        (
+            j[from..].iter().map(|e| e.message.clone()).collect(),
+            j.len(),
+        )
+    }
+
+    /// Whether `node`'s kubelet is blocked so that it uses no CPU (the eviction
+    /// manager's stall, Generic PLEG's hung relist), or is not running.
+    pub fn kubelite_blocked(&self, node: &NodeName) -> bool {
+        let w = self.w();
+        let Ok(n) = w.node_index(node) else {
+            return true;
+        };
+        let nd = &w.nodes[n];
+        nd.kl.phase == Phase::Down
+            || nd.kl.eviction_stalled
+            || (nd.kl.relisting && nd.cfg.pleg == kubestall_node::Pleg::Generic)
+    }
+
+    /// The containers the model runs on `node` (with a running task), by id.
+    pub fn running_containers(&self, node: &NodeName) -> Vec<String> {
+        let w = self.w();
+        let Ok(n) = w.node_index(node) else {
+            return Vec::new();
+        };
+        w.nodes[n]
+            .containers
+            .iter()
+            .filter(|(_, c)| c.task_pid.is_some())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Events processed so far (for benchmarks).
     pub fn events_processed(&self) -> u64 {
         self.w().events

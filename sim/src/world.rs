@@ -716,6 +716,28 @@ impl World {
                     self.leave_orphan(n, i < shared);
                 }
             }
+            Action::AdoptOrphans { node, ids } => {
+                let n = self.node_index(&node)?;
+                let t = self.t.clone();
+                let node = &mut self.nodes[n];
+                for id in ids {
+                    if node.containers.contains_key(&id) || ContainerId::new(id.as_str()).is_err() {
+                        continue;
+                    }
+                    let hung = Some(node.rng.duration(t.orphan_timeout.0, t.orphan_timeout.1));
+                    let shim = node.spawn(now, "containerd-shim-runc-v2", shim_cmdline(&id), 0);
+                    node.containers.insert(
+                        id,
+                        Ctr {
+                            pod: None,
+                            shim_pid: Some(shim),
+                            host: None,
+                            task_pid: None,
+                            hung,
+                        },
+                    );
+                }
+            }
             Action::FreezeContainerd { node } => {
                 let n = self.node_index(&node)?;
                 self.freeze_containerd(n);

@@ -1,0 +1,529 @@
+//! The cluster twin: the simulator's model driven by the wall clock, serving the
+//! Kubernetes API subset the runbook's kubectl needs and the node agents'
+//! protocol. It runs on the first node; every node's kubelite and k8s-dqlite
+//! units talk to it over the cluster's network.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kubestall_node::{NodeName, NodeView, Observe, PodPhase, PodView, Timestamp, Unit};
+use kubestall_sim::{Action, Sim, SimConfig, SimNode, SimNodeConfig};
+use serde_json::{Value, json};
+
+use crate::http::{Request, Response, serve};
+
+/// How the cluster is shaped.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The nodes, in order.
+    pub nodes: Vec<SimNodeConfig>,
+    /// The model's seed.
+    pub seed: u64,
+    /// Where to listen (`0.0.0.0:16443`).
+    pub listen: String,
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+struct Twin {
+    sim: Sim,
+}
+
+impl Twin {
+    fn node(&self, name: &str) -> Option<SimNode> {
+        NodeName::new(name).ok().and_then(|n| self.sim.node(&n))
+    }
+}
+
+/// Runs the cluster twin until the process ends.
+pub fn run(cfg: ClusterConfig) -> std::io::Result<()> {
+    let mut sc = SimConfig::new(cfg.seed, cfg.nodes.clone());
+    sc.start = Timestamp::now_wall();
+    let sim = Sim::new(sc).map_err(|e| std::io::Error::other(e.to_string()))?;
+    // The model follows the wall clock.
+    let driver = sim.clone();
+    std::thread::spawn(move || {
+        let t0 = driver.now();
+        let w0 = Instant::now();
+        loop {
+            driver.run_until(t0.add(w0.elapsed()));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let twin = Arc::new(Twin { sim });
+    let listener = std::net::TcpListener::bind(&cfg.listen)?;
+    eprintln!(
+        "cluster twin: {} nodes, seed {}, serving on {}",
+        cfg.nodes.len(),
+        cfg.seed,
+        cfg.listen
+    );
+    serve(listener, Arc::new(move |r: &Request| handle(&twin, r)));
+    Ok(())
+}
+
+fn not_found(what: &str) -> Response {
+    Response::status_json(
+        404,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": format!("{what} not found"), "reason": "NotFound", "code": 404}),
+    )
+}
+
+fn handle(t: &Twin, r: &Request) -> Response {
+    let parts: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    match (r.method.as_str(), parts.as_slice()) {
+        ("GET", ["version"]) => Response::json(
+            &json!({"major": "1", "minor": "35", "gitVersion": "v1.35.0", "platform": "linux/amd64"}),
+        ),
+        ("GET", ["api"]) => Response::json(
+            &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:16443"}]}),
+        ),
+        ("GET", ["apis"]) => {
+            Response::json(&json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}))
+        }
+        ("GET", ["api", "v1"]) => Response::json(&json!({
+        "kind": "APIResourceList", "groupVersion": "v1",
+        "resources": [
+            {"name": "nodes", "singularName": "node", "namespaced": false, "kind": "Node", "verbs": ["get", "list", "watch", "patch", "update"], "shortNames": ["no"]},
+            {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": ["create", "get", "list", "watch"], "shortNames": ["po"]},
+            {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["get", "list"], "shortNames": ["ev"]}
+        ]})),
+        ("GET", ["api", "v1", "nodes"]) => {
+            if r.query
+                .get("watch")
+                .is_some_and(|w| w == "true" || w == "1")
+            {
+                return watch_nodes(t, r);
+            }
+            let Some(n) = t.sim.nodes().into_iter().next() else {
+                return not_found("nodes");
+            };
+            let views = block(n.nodes()).unwrap_or_default();
+            let wanted = r
+                .query
+                .get("fieldSelector")
+                .and_then(|f| f.strip_prefix("metadata.name=").map(str::to_string));
+            let shown: Vec<&NodeView> = views
+                .iter()
+                .filter(|v| wanted.as_deref().is_none_or(|w| v.name.as_str() == w))
+                .collect();
+            if wants_table(r) {
+                return Response::json(&node_table(&shown));
+            }
+            let items: Vec<Value> = shown.iter().map(|v| node_json(v)).collect();
+            Response::json(
+                &json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}),
+            )
+        }
+        ("GET", ["api", "v1", "nodes", name]) => match t.node(name) {
+            Some(n) if wants_table(r) => Response::json(&node_table(&[
+                &block(n.node()).unwrap_or_else(|_| unreachable_view(&n))
+            ])),
+            Some(n) => Response::json(&node_json(
+                &block(n.node()).unwrap_or_else(|_| unreachable_view(&n)),
+            )),
+            None => not_found(&format!("nodes \"{name}\"")),
+        },
+        ("PATCH" | "PUT", ["api", "v1", "nodes", name]) => {
+            let Some(n) = t.node(name) else {
+                return not_found(&format!("nodes \"{name}\""));
+            };
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            if let Some(u) = body.pointer("/spec/unschedulable") {
+                let cordon = u.as_bool().unwrap_or(false);
+                let a = if cordon {
+                    Action::Cordon {
+                        node: n.node_name().clone(),
+                    }
+                } else {
+                    Action::Uncordon {
+                        node: n.node_name().clone(),
+                    }
+                };
+                let _ = t.sim.apply(a);
+            }
+            Response::json(&node_json(
+                &block(n.node()).unwrap_or_else(|_| unreachable_view(&n)),
+            ))
+        }
+        ("GET", ["api", "v1", "pods"]) | ("GET", ["api", "v1", "namespaces", _, "pods"]) => {
+            let ns = if parts.len() == 5 {
+                Some(parts[3])
+            } else {
+                None
+            };
+            let node = r.query.get("fieldSelector").and_then(|f| {
+                f.split(',')
+                    .find_map(|c| c.strip_prefix("spec.nodeName=").map(str::to_string))
+            });
+            let pods = t.sim.pods();
+            let shown: Vec<&PodView> = pods
+                .iter()
+                .filter(|p| ns.is_none_or(|n| p.pod.namespace == n))
+                .filter(|p| {
+                    node.as_deref()
+                        .is_none_or(|n| p.node.as_ref().is_some_and(|pn| pn.as_str() == n))
+                })
+                .collect();
+            if wants_table(r) {
+                return Response::json(&pod_table(&shown, t.sim.now()));
+            }
+            let items: Vec<Value> = shown.iter().map(|p| pod_json(p)).collect();
+            Response::json(
+                &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}),
+            )
+        }
+        ("POST", ["api", "v1", "namespaces", ns, "pods"]) => {
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let Some(name) = body.pointer("/metadata/name").and_then(Value::as_str) else {
+                return Response::status_json(
+                    422,
+                    &json!({"kind": "Status", "status": "Failure", "message": "metadata.name is required", "code": 422}),
+                );
+            };
+            let node = body
+                .pointer("/spec/nodeName")
+                .or_else(|| body.pointer("/spec/nodeSelector/kubernetes.io~1hostname"))
+                .and_then(Value::as_str)
+                .and_then(|n| NodeName::new(n).ok());
+            match t.sim.apply(Action::CreatePod {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                node,
+            }) {
+                Ok(()) => Response::status_json(201, &body),
+                Err(e) => Response::status_json(
+                    409,
+                    &json!({"kind": "Status", "status": "Failure", "message": e.to_string(), "reason": "AlreadyExists", "code": 409}),
+                ),
+            }
+        }
+        ("GET", ["api", "v1", "events"]) | ("GET", ["api", "v1", "namespaces", _, "events"]) => {
+            let items: Vec<Value> = t
+                .sim
+                .pods()
+                .iter()
+                .filter(|p| p.kubelet_events > 0)
+                .map(|p| json!({
+                    "kind": "Event", "apiVersion": "v1",
+                    "metadata": {"name": format!("{}.kubestall", p.pod.name), "namespace": p.pod.namespace},
+                    "involvedObject": {"kind": "Pod", "name": p.pod.name, "namespace": p.pod.namespace},
+                    "reason": if p.phase == PodPhase::Running { "Started" } else { "Pulled" },
+                    "source": {"component": "kubelet", "host": p.node.as_ref().map(|n| n.to_string()).unwrap_or_default()},
+                    "count": p.kubelet_events, "type": "Normal"
+                }))
+                .collect();
+            Response::json(
+                &json!({"kind": "EventList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}),
+            )
+        }
+        // ---- the node agents' protocol ----
+        ("POST", ["twin", "v1", "nodes", name, "kubelite", "start"]) => {
+            let Some(n) = t.node(name) else {
+                return not_found(name);
+            };
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let ids: Vec<String> = body
+                .get("orphans")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !ids.is_empty() {
+                let _ = t.sim.apply(Action::AdoptOrphans {
+                    node: n.node_name().clone(),
+                    ids,
+                });
+            }
+            let (_, from) = t.sim.kubelite_lines(n.node_name(), usize::MAX);
+            let _ = t.sim.apply(Action::RestartUnit {
+                node: n.node_name().clone(),
+                unit: Unit::Kubelite,
+            });
+            Response::json(&json!({"from": from}))
+        }
+        ("POST", ["twin", "v1", "nodes", name, "kubelite", "stop"]) => {
+            let Some(n) = t.node(name) else {
+                return not_found(name);
+            };
+            let _ = t.sim.apply(Action::StopUnit {
+                node: n.node_name().clone(),
+                unit: Unit::Kubelite,
+            });
+            Response::json(&json!({}))
+        }
+        ("POST", ["twin", "v1", "nodes", name, unit, "restarted"]) => {
+            let Some(n) = t.node(name) else {
+                return not_found(name);
+            };
+            let Ok(u) = unit.parse::<Unit>() else {
+                return not_found(unit);
+            };
+            let _ = t.sim.apply(Action::RestartUnit {
+                node: n.node_name().clone(),
+                unit: u,
+            });
+            Response::json(&json!({}))
+        }
+        ("POST", ["twin", "v1", "nodes", name, unit, "stopped"]) => {
+            let Some(n) = t.node(name) else {
+                return not_found(name);
+            };
+            let Ok(u) = unit.parse::<Unit>() else {
+                return not_found(unit);
+            };
+            let _ = t.sim.apply(Action::StopUnit {
+                node: n.node_name().clone(),
+                unit: u,
+            });
+            Response::json(&json!({}))
+        }
+        ("POST", ["twin", "v1", "nodes", name, "containerd", "frozen"]) => {
+            let Some(n) = t.node(name) else {
+                return not_found(name);
+            };
+            let _ = t.sim.apply(Action::FreezeContainerd {
+                node: n.node_name().clone(),
+            });
+            Response::json(&json!({}))
+        }
+        ("POST", ["twin", "v1", "nodes", name, "upgrade"]) => {
+            let Some(n) = t.node(name) else {
+                return not_found(name);
+            };
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let version = body
+                .get("containerd")
+                .and_then(Value::as_str)
+                .unwrap_or("2.1.3")
+                .to_string();
+            let microk8s = body
+                .get("microk8s")
+                .and_then(Value::as_str)
+                .unwrap_or("1.35")
+                .to_string();
+            // The imagefs label surface changes with the new containerd; the next
+            // kubelite start (the real restart the injector performs) meets it.
+            let _ = t.sim.apply(Action::UpgradeContainerd {
+                node: n.node_name().clone(),
+                version,
+                microk8s,
+            });
+            Response::json(&json!({}))
+        }
+        ("GET", ["twin", "v1", "nodes", name, "kubelite", "next"]) => next(t, name, r),
+        ("GET", ["twin", "v1", "nodes", name, "kubelet-pods"]) => {
+            let Some(n) = t.node(name) else {
+                return not_found(name);
+            };
+            let items: Vec<Value> = block(n.kubelet_pods())
+                .unwrap_or_default()
+                .iter()
+                .map(|p| json!({"metadata": {"namespace": p.namespace, "name": p.name}}))
+                .collect();
+            Response::json(
+                &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}),
+            )
+        }
+        _ => Response::status_json(
+            404,
+            &json!({"kind": "Status", "status": "Failure", "message": format!("the node twin does not serve {} {}", r.method, r.path), "reason": "NotFound", "code": 404}),
+        ),
+    }
+}
+
+/// The agent's long poll: new kubelite lines and the containers to run. While
+/// the model's kubelet is blocked and has nothing to say, the request is held,
+/// so the agent sits in a read and uses no CPU, as a blocked kubelet does.
+fn next(t: &Twin, name: &str, r: &Request) -> Response {
+    let Ok(node) = NodeName::new(name) else {
+        return not_found(name);
+    };
+    let from: usize = r
+        .query
+        .get("from")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0);
+    let start = Instant::now();
+    loop {
+        let (lines, next) = t.sim.kubelite_lines(&node, from);
+        let blocked = t.sim.kubelite_blocked(&node);
+        if !lines.is_empty() || (!blocked && start.elapsed() >= Duration::from_millis(200)) {
+            return Response::json(
+                &json!({"lines": lines, "next": next, "blocked": blocked, "containers": t.sim.running_containers(&node)}),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// kubectl asks for server-side printing (`as=Table`) when it lists for people.
+fn wants_table(r: &Request) -> bool {
+    r.headers
+        .get("accept")
+        .is_some_and(|a| a.contains("as=Table"))
+}
+
+fn age(now: Timestamp, then: Timestamp) -> String {
+    let s = now.since(then).as_secs();
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+fn table(columns: &[(&str, &str)], rows: Vec<Value>) -> Value {
+    let defs: Vec<Value> = columns.iter().map(|(n, t)| json!({"name": n, "type": t, "format": if *n == "Name" { "name" } else { "" }, "description": "", "priority": 0})).collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "1"}, "columnDefinitions": defs, "rows": rows})
+}
+
+fn node_table(views: &[&NodeView]) -> Value {
+    let now = Timestamp::now_wall();
+    let rows = views
+        .iter()
+        .map(|v| {
+            let mut status = if v.ready { "Ready".to_string() } else { "NotReady".to_string() };
+            if v.unschedulable {
+                status.push_str(",SchedulingDisabled");
+            }
+            let created = Timestamp::parse_rfc3339("2026-05-01T00:00:00Z").unwrap_or_default();
+            json!({"cells": [v.name.as_str(), status, "<none>", age(now, created), "v1.35.0"],
+                   "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": v.name.as_str(), "resourceVersion": "1"}}})
+        })
+        .collect();
+    table(
+        &[
+            ("Name", "string"),
+            ("Status", "string"),
+            ("Roles", "string"),
+            ("Age", "string"),
+            ("Version", "string"),
+        ],
+        rows,
+    )
+}
+
+fn pod_table(pods: &[&PodView], now: Timestamp) -> Value {
+    let rows = pods
+        .iter()
+        .map(|p| {
+            let ready = if p.phase == PodPhase::Running { "1/1" } else { "0/1" };
+            json!({"cells": [p.pod.name, ready, p.phase.as_str(), 0, age(now, p.created_at)],
+                   "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"name": p.pod.name, "namespace": p.pod.namespace, "resourceVersion": "1"}}})
+        })
+        .collect();
+    table(
+        &[
+            ("Name", "string"),
+            ("Ready", "string"),
+            ("Status", "string"),
+            ("Restarts", "integer"),
+            ("Age", "string"),
+        ],
+        rows,
+    )
+}
+
+fn unreachable_view(n: &SimNode) -> NodeView {
+    NodeView {
+        name: n.node_name().clone(),
+        ready: false,
+        ready_reason: None,
+        ready_message: None,
+        unschedulable: false,
+        heartbeat: None,
+    }
+}
+
+fn node_json(v: &NodeView) -> Value {
+    let mut spec = json!({});
+    if v.unschedulable {
+        spec = json!({"unschedulable": true, "taints": [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]});
+    }
+    let hb = v.heartbeat.map(|h| h.rfc3339());
+    json!({
+        "kind": "Node", "apiVersion": "v1",
+        "metadata": {"name": v.name.as_str(), "labels": {"kubernetes.io/hostname": v.name.as_str()}, "resourceVersion": "1", "creationTimestamp": "2026-05-01T00:00:00Z"},
+        "spec": spec,
+        "status": {
+            "conditions": [{
+                "type": "Ready", "status": if v.ready { "True" } else { "False" },
+                "reason": v.ready_reason, "message": v.ready_message,
+                "lastHeartbeatTime": hb, "lastTransitionTime": hb
+            }],
+            "nodeInfo": {"kubeletVersion": "v1.35.0", "containerRuntimeVersion": "containerd://1.6.20"}
+        }
+    })
+}
+
+fn pod_json(p: &PodView) -> Value {
+    let mut conditions = Vec::new();
+    if let Some(s) = p.scheduled_at {
+        conditions.push(
+            json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": s.rfc3339()}),
+        );
+    }
+    json!({
+        "kind": "Pod", "apiVersion": "v1",
+        "metadata": {"name": p.pod.name, "namespace": p.pod.namespace, "creationTimestamp": p.created_at.rfc3339(), "resourceVersion": "1"},
+        "spec": {"nodeName": p.node.as_ref().map(|n| n.to_string()), "containers": [{"name": "app", "image": "busybox"}]},
+        "status": {
+            "phase": p.phase.as_str(),
+            "conditions": conditions,
+            "startTime": p.started_at.map(|s| s.rfc3339()),
+            "containerStatuses": [{"name": "app", "ready": p.phase == PodPhase::Running, "restartCount": 0, "image": "busybox", "imageID": ""}]
+        }
+    })
+}
+
+/// `kubectl wait node/N --for=condition=Ready`: a watch that sends the node when it changes.
+fn watch_nodes(t: &Twin, r: &Request) -> Response {
+    let wanted = r
+        .query
+        .get("fieldSelector")
+        .and_then(|f| f.strip_prefix("metadata.name=").map(str::to_string));
+    let timeout = r
+        .query
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(300)
+        .min(1800);
+    let sim = t.sim.clone();
+    Response::Stream(Box::new(move |send| {
+        let start = Instant::now();
+        let mut last: Option<String> = None;
+        while start.elapsed() < Duration::from_secs(timeout) {
+            let Some(n) = sim.nodes().into_iter().next() else {
+                return;
+            };
+            for v in block(n.nodes()).unwrap_or_default() {
+                if wanted.as_deref().is_some_and(|w| v.name.as_str() != w) {
+                    continue;
+                }
+                let obj = node_json(&v);
+                let text = obj.to_string();
+                if last.as_deref() != Some(&text) {
+                    let ev = json!({"type": if last.is_none() { "ADDED" } else { "MODIFIED" }, "object": obj});
+                    if !send(format!("{ev}\n").as_bytes()) {
+                        return;
+                    }
+                    last = Some(text);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }))
+}

@@ -116,7 +116,7 @@ pub fn reproduce(args: ReproduceArgs) -> Result<(), Failure> {
     let mode = crate::cmd_node::parse_mode(&args.mode)?;
     match args.backend {
         BackendKind::Sim => {}
-        BackendKind::Container => return Err(crate::container::unavailable_or_unimplemented()),
+        BackendKind::Container => return crate::container::reproduce(mode, &args),
         other => {
             return Err(Failure::Usage(format!(
                 "reproduce runs on --backend sim (or container); {} is not implemented yet",

@@ -108,7 +108,7 @@ pub fn run_command(args: RunArgs) -> Result<(), Failure> {
     let shard = args.shard.as_deref().map(str::parse::<Shard>).transpose()?;
     match args.common.backend {
         BackendKind::Sim => {}
-        BackendKind::Container => return Err(crate::container::unavailable_or_unimplemented()),
+        BackendKind::Container => return run_containers(&args, &loaded, &seeds, shard),
         BackendKind::Vm | BackendKind::Ssh | BackendKind::Local => {
             return Err(Failure::Usage(format!(
                 "the {} backend is not implemented yet; scenarios run on --backend sim (and --backend container with a Docker engine)",
@@ -130,6 +130,93 @@ pub fn run_command(args: RunArgs) -> Result<(), Failure> {
     let runs = run_parallel(&work, threads, |job| {
         run_sim_job(job, file_of(&job.scenario.name), &opts)
     });
+    emit(&runs, args.common.output, args.pleg)?;
+    if let Some(dir) = &args.report {
+        let path = write_html(dir, &runs).map_err(|e| {
+            Failure::Usage(format!("cannot write the report to {}: {e}", dir.display()))
+        })?;
+        eprintln!("report: {}", path.display());
+    }
+    let s = Summary::of(&runs);
+    if s.failed > 0 {
+        return Err(Failure::Expectation(format!(
+            "{} of {} runs failed",
+            s.failed, s.runs
+        )));
+    }
+    Ok(())
+}
+
+/// `kubestall run --backend container`: each run on a fresh cluster of node twins,
+/// one after another (they are real processes; two clusters would share 2 cores).
+fn run_containers(
+    args: &RunArgs,
+    loaded: &[(Scenario, Option<PathBuf>)],
+    seeds: &[u64],
+    shard: Option<Shard>,
+) -> Result<(), Failure> {
+    kubestall_twin::docker::engine().map_err(|e| Failure::Unavailable(e.to_string()))?;
+    let image = crate::container::build_image(&crate::cli::BuildImageArgs {
+        force: false,
+        twin_binary: None,
+    })?;
+    let scenarios: Vec<Scenario> = loaded.iter().map(|(s, _)| s.clone()).collect();
+    let work = jobs(&scenarios, seeds, args.pleg, shard);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Unavailable(e.to_string()))?;
+    let mut runs = Vec::new();
+    for (i, job) in work.iter().enumerate() {
+        let file = loaded
+            .iter()
+            .find(|(s, _)| s.name == job.scenario.name)
+            .and_then(|(_, f)| f.as_ref());
+        let opts = RunOptions {
+            poll: std::time::Duration::from_secs(2),
+            quiet: std::time::Duration::from_secs(30),
+            replay: replay_command(
+                file,
+                &job.scenario.name,
+                BackendKind::Container,
+                job.scenario.pleg(),
+            ),
+            ..RunOptions::default()
+        };
+        eprintln!(
+            "[{}/{}] {} (seed {}) on node twins ...",
+            i + 1,
+            work.len(),
+            job.scenario.name,
+            job.seed
+        );
+        let mut backend =
+            crate::container_backend::ContainerBackend::new(image.clone(), "pvek8s".into());
+        backend.keep = args.keep && i + 1 == work.len();
+        let outcome = rt.block_on(async {
+            tokio::select! {
+                o = run(&mut backend, &job.scenario, job.seed, &opts) => Some(o),
+                _ = tokio::signal::ctrl_c() => None,
+            }
+        });
+        match outcome {
+            Some(o) => {
+                eprintln!(
+                    "    {} in {:.0} s of wall time",
+                    if o.passed { "passed" } else { "FAILED" },
+                    o.duration_s
+                );
+                runs.push(o);
+            }
+            None => {
+                let removed = kubestall_twin::containers::down("pvek8s").unwrap_or_default();
+                return Err(Failure::Usage(format!(
+                    "interrupted; removed {} leftover(s)",
+                    removed.len()
+                )));
+            }
+        }
+    }
     emit(&runs, args.common.output, args.pleg)?;
     if let Some(dir) = &args.report {
         let path = write_html(dir, &runs).map_err(|e| {

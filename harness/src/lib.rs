@@ -13,6 +13,7 @@ pub mod cmd_node;
 pub mod cmd_sim;
 pub mod commands;
 pub mod container;
+pub mod container_backend;
 pub mod duration;
 pub mod exit;
 pub mod outcome;

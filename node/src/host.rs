@@ -124,14 +124,17 @@ impl<T: Transport, K: Transport> HostNode<T, K> {
 
     /// `ctr --address SOCK -n k8s.io tasks list`.
     pub fn tasks_cmd(&self) -> Cmd {
-        self.node_cmd(&self.paths.ctr.clone()).args([
-            "--address",
-            &self.paths.containerd_socket,
-            "-n",
-            "k8s.io",
-            "tasks",
-            "list",
-        ])
+        self.node_cmd(&self.paths.ctr.clone())
+            .args([
+                "--address",
+                &self.paths.containerd_socket,
+                "-n",
+                "k8s.io",
+                "tasks",
+                "list",
+            ])
+            // A frozen containerd makes ctr hang: 10 s is an answer in itself.
+            .timeout(std::time::Duration::from_secs(10))
     }
 
     /// `pgrep -a containerd-shim` (matches the process name, not the shell running it).

@@ -135,3 +135,89 @@ pub trait Control: Observe {
     /// `kill -s SIGNAL PID`. A process that is already gone is `NoSuchProcess`.
     fn kill(&self, pid: Pid, signal: Signal) -> impl Future<Output = Result<(), NodeError>> + Send;
 }
+
+// A shared node is the same node: backends hand out `Arc`s of nodes that cannot be cloned.
+impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send {
+        (**self).sleep(d)
+    }
+}
+
+impl<T: Observe + ?Sized> Observe for std::sync::Arc<T> {
+    fn node_name(&self) -> &NodeName {
+        (**self).node_name()
+    }
+    fn journal(
+        &self,
+        unit: &Unit,
+        since: Timestamp,
+    ) -> impl Future<Output = Result<Vec<JournalEntry>, NodeError>> + Send {
+        (**self).journal(unit, since)
+    }
+    fn service(&self, unit: &Unit) -> impl Future<Output = Result<ServiceState, NodeError>> + Send {
+        (**self).service(unit)
+    }
+    fn schedstat(&self, pid: Pid) -> impl Future<Output = Result<Schedstat, NodeError>> + Send {
+        (**self).schedstat(pid)
+    }
+    fn shims(&self) -> impl Future<Output = Result<Vec<ShimProcess>, NodeError>> + Send {
+        (**self).shims()
+    }
+    fn tasks(&self) -> impl Future<Output = Result<Vec<Task>, NodeError>> + Send {
+        (**self).tasks()
+    }
+    fn processes(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<ProcessInfo>, NodeError>> + Send {
+        (**self).processes(name)
+    }
+    fn run_dir(
+        &self,
+        pid: Pid,
+        app: &str,
+    ) -> impl Future<Output = Result<Vec<String>, NodeError>> + Send {
+        (**self).run_dir(pid, app)
+    }
+    fn node(&self) -> impl Future<Output = Result<NodeView, NodeError>> + Send {
+        (**self).node()
+    }
+    fn nodes(&self) -> impl Future<Output = Result<Vec<NodeView>, NodeError>> + Send {
+        (**self).nodes()
+    }
+    fn pods(&self) -> impl Future<Output = Result<Vec<PodView>, NodeError>> + Send {
+        (**self).pods()
+    }
+    fn kubelet_pods(&self) -> impl Future<Output = Result<Vec<PodRef>, NodeError>> + Send {
+        (**self).kubelet_pods()
+    }
+    fn goroutine_dump(
+        &self,
+    ) -> impl Future<Output = Result<Option<GoroutineDump>, NodeError>> + Send {
+        (**self).goroutine_dump()
+    }
+}
+
+impl<T: Control + ?Sized> Control for std::sync::Arc<T> {
+    fn cordon(&self) -> impl Future<Output = Result<(), NodeError>> + Send {
+        (**self).cordon()
+    }
+    fn uncordon(&self) -> impl Future<Output = Result<(), NodeError>> + Send {
+        (**self).uncordon()
+    }
+    fn restart(&self, unit: &Unit) -> impl Future<Output = Result<(), NodeError>> + Send {
+        (**self).restart(unit)
+    }
+    fn stop(&self, unit: &Unit) -> impl Future<Output = Result<(), NodeError>> + Send {
+        (**self).stop(unit)
+    }
+    fn start(&self, unit: &Unit) -> impl Future<Output = Result<(), NodeError>> + Send {
+        (**self).start(unit)
+    }
+    fn kill(&self, pid: Pid, signal: Signal) -> impl Future<Output = Result<(), NodeError>> + Send {
+        (**self).kill(pid, signal)
+    }
+}

@@ -66,6 +66,17 @@ pub enum Action {
         /// The new microk8s version.
         microk8s: String,
     },
+    /// The node now runs these versions; the services are restarted by whoever
+    /// upgraded (a node twin's real restarts). The next kubelite start meets
+    /// containerd's imagefs labels as `UpgradeContainerd` would.
+    SetVersions {
+        /// The node.
+        node: NodeName,
+        /// containerd's version.
+        containerd: String,
+        /// microk8s's version.
+        microk8s: String,
+    },
     /// Leave orphaned shims: containers exited, shim processes alive. `shared` of
     /// them sit behind a live container's shim (containerd 2.x shim sharing), so
     /// no id comparison finds them.
@@ -77,8 +88,9 @@ pub enum Action {
         /// How many of those share a live container's shim.
         shared: u32,
     },
-    /// Orphaned shims that exist for real (a node twin found them by exact id):
-    /// the model takes them as its own, with timeouts drawn from the seed.
+    /// The node's orphaned shims are exactly these (a node twin read them from its
+    /// real containerd, by exact id): the model adopts them, with timeouts drawn
+    /// from the seed, and forgets orphans that are gone.
     AdoptOrphans {
         /// The node.
         node: NodeName,

@@ -717,26 +717,69 @@ impl World {
                 }
             }
             Action::AdoptOrphans { node, ids } => {
+                // The node's orphans are exactly these (a twin read them from its real
+                // containerd): the model's other orphans are gone, running containers
+                // among them lost their task, and new ones appear.
                 let n = self.node_index(&node)?;
                 let t = self.t.clone();
-                let node = &mut self.nodes[n];
-                for id in ids {
-                    if node.containers.contains_key(&id) || ContainerId::new(id.as_str()).is_err() {
+                let wanted: BTreeSet<&String> = ids.iter().collect();
+                let node_ref = &mut self.nodes[n];
+                node_ref.containers.retain(|id, c| {
+                    c.task_pid.is_some() || c.hung.is_none() || wanted.contains(id)
+                });
+                let mut lost_pods = Vec::new();
+                for id in &ids {
+                    if ContainerId::new(id.as_str()).is_err() {
                         continue;
                     }
-                    let hung = Some(node.rng.duration(t.orphan_timeout.0, t.orphan_timeout.1));
-                    let shim = node.spawn(now, "containerd-shim-runc-v2", shim_cmdline(&id), 0);
-                    node.containers.insert(
-                        id,
-                        Ctr {
-                            pod: None,
-                            shim_pid: Some(shim),
-                            host: None,
-                            task_pid: None,
-                            hung,
-                        },
+                    let hung = Some(
+                        node_ref
+                            .rng
+                            .duration(t.orphan_timeout.0, t.orphan_timeout.1),
                     );
+                    match node_ref.containers.get_mut(id) {
+                        Some(c) if c.task_pid.is_some() => {
+                            c.task_pid = None;
+                            c.hung = hung;
+                            lost_pods.extend(c.pod);
+                        }
+                        Some(_) => {}
+                        None => {
+                            let shim =
+                                node_ref.spawn(now, "containerd-shim-runc-v2", shim_cmdline(id), 0);
+                            node_ref.containers.insert(
+                                id.clone(),
+                                Ctr {
+                                    pod: None,
+                                    shim_pid: Some(shim),
+                                    host: None,
+                                    task_pid: None,
+                                    hung,
+                                },
+                            );
+                        }
+                    }
                 }
+                for p in lost_pods {
+                    if self.pods[p]
+                        .container
+                        .as_deref()
+                        .is_some_and(|c| wanted.contains(&c.to_string()))
+                    {
+                        self.pods[p].container = None;
+                    }
+                }
+            }
+            Action::SetVersions {
+                node,
+                containerd,
+                microk8s,
+            } => {
+                let n = self.node_index(&node)?;
+                let was = changed_imagefs_labels(&self.nodes[n].cfg.containerd);
+                self.nodes[n].imagefs_pending = changed_imagefs_labels(&containerd) && !was;
+                self.nodes[n].cfg.containerd = containerd;
+                self.nodes[n].cfg.microk8s = microk8s;
             }
             Action::FreezeContainerd { node } => {
                 let n = self.node_index(&node)?;

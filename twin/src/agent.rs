@@ -113,6 +113,8 @@ pub fn kubelite(node: &str, cluster: &str) -> std::io::Result<()> {
         }
     });
     let mut created: BTreeSet<String> = BTreeSet::new();
+    let mut tried: std::collections::HashMap<String, std::time::Instant> =
+        std::collections::HashMap::new();
     let stdout = std::io::stdout();
     loop {
         // No timeout: while the model's kubelet is blocked the cluster holds this read.
@@ -151,32 +153,56 @@ pub fn kubelite(node: &str, cluster: &str) -> std::io::Result<()> {
             .get("next")
             .and_then(Value::as_u64)
             .map_or(from, |n| n as usize);
-        for id in v
+        let wanted: Vec<&str> = v
             .get("containers")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-        {
-            if created.contains(id) {
-                continue;
-            }
-            // A real container for the model's: its own shim, its own task.
-            let ok = ctr(
-                &[
-                    "run",
-                    "-d",
-                    "--rootfs",
-                    ROOTFS,
-                    id,
-                    "/bin/sleep",
-                    "2147483647",
-                ],
-                Duration::from_secs(30),
-            )
-            .is_some();
-            if ok || ctr(&["tasks", "ps", id], Duration::from_secs(5)).is_some() {
-                created.insert(id.to_string());
+            .filter(|id| !created.contains(*id))
+            .collect();
+        if !wanted.is_empty() {
+            // One look at what containerd runs, then a real container for each of the
+            // model's that it lacks: its own shim, its own task. A container whose
+            // task is gone (its shim was killed) is removed and run again, at most
+            // every 10 s.
+            let running: BTreeSet<String> = ctr(&["tasks", "list", "-q"], Duration::from_secs(10))
+                .map(|o| {
+                    String::from_utf8_lossy(&o)
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for id in wanted {
+                if running.contains(id) {
+                    created.insert(id.to_string());
+                    continue;
+                }
+                if tried
+                    .get(id)
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+                {
+                    continue;
+                }
+                tried.insert(id.to_string(), std::time::Instant::now());
+                let _ = ctr(&["containers", "rm", id], Duration::from_secs(10));
+                if ctr(
+                    &[
+                        "run",
+                        "-d",
+                        "--rootfs",
+                        ROOTFS,
+                        id,
+                        "/bin/sleep",
+                        "2147483647",
+                    ],
+                    Duration::from_secs(30),
+                )
+                .is_some()
+                {
+                    created.insert(id.to_string());
+                }
             }
         }
     }

@@ -240,12 +240,11 @@ fn handle(t: &Twin, r: &Request) -> Response {
                         .collect()
                 })
                 .unwrap_or_default();
-            if !ids.is_empty() {
-                let _ = t.sim.apply(Action::AdoptOrphans {
-                    node: n.node_name().clone(),
-                    ids,
-                });
-            }
+            // Every start says which orphans exist, also when there are none any more.
+            let _ = t.sim.apply(Action::AdoptOrphans {
+                node: n.node_name().clone(),
+                ids,
+            });
             let (_, from) = t.sim.kubelite_lines(n.node_name(), usize::MAX);
             let _ = t.sim.apply(Action::RestartUnit {
                 node: n.node_name().clone(),
@@ -315,11 +314,12 @@ fn handle(t: &Twin, r: &Request) -> Response {
                 .to_string();
             // The imagefs label surface changes with the new containerd; the next
             // kubelite start (the real restart the injector performs) meets it.
-            let _ = t.sim.apply(Action::UpgradeContainerd {
+            let _ = t.sim.apply(Action::SetVersions {
                 node: n.node_name().clone(),
-                version,
+                containerd: version,
                 microk8s,
             });
+
             Response::json(&json!({}))
         }
         ("GET", ["twin", "v1", "nodes", name, "kubelite", "next"]) => next(t, name, r),

@@ -67,8 +67,7 @@ pub struct Image {
     pub build_s: f64,
 }
 
-/// The tag for a twin binary: the hash of every input.
-pub fn tag_for(twin_binary: &[u8]) -> String {
+fn recipe_hash() -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     RECIPE_VERSION.hash(&mut h);
     PACKAGES.hash(&mut h);
@@ -76,6 +75,18 @@ pub fn tag_for(twin_binary: &[u8]) -> String {
     SETUP_NODE.hash(&mut h);
     CONTAINERD_TOML.hash(&mut h);
     UNITS.hash(&mut h);
+    h.finish()
+}
+
+/// The base image's tag: Debian and microk8s's layout, the hash of the recipe.
+pub fn base_tag() -> String {
+    format!("kubestall-node-base:{:016x}", recipe_hash())
+}
+
+/// The node image's tag for a twin binary: the hash of every input.
+pub fn tag_for(twin_binary: &[u8]) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    recipe_hash().hash(&mut h);
     twin_binary.hash(&mut h);
     format!("kubestall-node:{:016x}", h.finish())
 }
@@ -103,12 +114,55 @@ pub fn build(
         });
     }
     let start = Instant::now();
+    let base = base_tag();
+    if force || docker(&["image", "inspect", "--format", "{{.Id}}", &base]).is_err() {
+        build_base(&base, progress)?;
+    }
+    // The twin binary is a layer of its own: a code change rebuilds in seconds.
+    progress(&format!("adding the twin binary: {tag}"));
+    let name = format!("kubestall-build-{}", std::process::id());
+    let _ = docker(&["rm", "-f", &name]);
+    docker(&[
+        "create",
+        "--name",
+        &name,
+        &base,
+        "/usr/local/sbin/node-init",
+    ])?;
+    let bin_path = twin_binary.display().to_string();
+    let result = docker(&[
+        "cp",
+        &bin_path,
+        &format!("{name}:/usr/local/bin/kubestall-twin"),
+    ])
+    .and_then(|_| {
+        docker(&[
+            "commit",
+            "--change",
+            "CMD [\"/usr/local/sbin/node-init\"]",
+            "--change",
+            "LABEL kubestall.image=node",
+            &name,
+            &tag,
+        ])
+    });
+    let _ = docker(&["rm", "-f", &name]);
+    result?;
+    Ok(Image {
+        tag,
+        cached: false,
+        build_s: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Debian bookworm by debootstrap, microk8s's layout, imported as `base`.
+fn build_base(base: &str, progress: &mut dyn FnMut(&str)) -> Result<(), ImageError> {
     let work = tempdir()?;
     let rootfs = work.join("rootfs");
     let packages: Vec<&str> = PACKAGES
         .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
         .collect();
     let mirror = std::env::var("KUBESTALL_DEBIAN_MIRROR")
         .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
@@ -132,7 +186,7 @@ pub fn build(
     .inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&work);
     })?;
-    progress("microk8s layout, units and the twin binary");
+    progress("microk8s layout and units");
     let w = |rel: &str, content: &[u8], mode: u32| -> Result<(), ImageError> {
         let p = rootfs.join(rel.trim_start_matches('/'));
         if let Some(d) = p.parent() {
@@ -150,7 +204,6 @@ pub fn build(
         CONTAINERD_TOML.as_bytes(),
         0o644,
     )?;
-    w("/usr/local/bin/kubestall-twin", &bin, 0o755)?;
     for (name, text) in UNITS {
         w(
             &format!("/etc/systemd/system/{name}"),
@@ -166,7 +219,7 @@ pub fn build(
             .arg("/tmp/setup-node"),
     )?;
     let _ = std::fs::remove_file(rootfs.join("tmp/setup-node"));
-    progress(&format!("docker import as {tag}"));
+    progress(&format!("docker import as {base}"));
     let mut tar = Command::new("tar")
         .arg("-C")
         .arg(&rootfs)
@@ -180,10 +233,8 @@ pub fn build(
             "import",
             "-c",
             "CMD [\"/usr/local/sbin/node-init\"]",
-            "-c",
-            "LABEL kubestall.image=node",
             "-",
-            &tag,
+            base,
         ])
         .stdin(tar.stdout.take().ok_or_else(|| ImageError::Step {
             step: "tar the rootfs",
@@ -199,11 +250,7 @@ pub fn build(
             message: String::from_utf8_lossy(&import.stderr).trim().to_string(),
         });
     }
-    Ok(Image {
-        tag,
-        cached: false,
-        build_s: start.elapsed().as_secs_f64(),
-    })
+    Ok(())
 }
 
 fn step_err(step: &'static str, e: std::io::Error) -> ImageError {

@@ -38,6 +38,9 @@ pub struct ContainerBackend {
     pub notes: Vec<String>,
     /// Leave the cluster running at `down` (`--keep`); `kubestall down` removes it.
     pub keep: bool,
+    /// Nested shims (containerd namespace `k8s.io`) seen on the host before `up`:
+    /// any other one still there after `down` leaked.
+    shims_before: std::collections::BTreeSet<u32>,
 }
 
 impl ContainerBackend {
@@ -51,6 +54,7 @@ impl ContainerBackend {
             timeline: None,
             notes: Vec::new(),
             keep: false,
+            shims_before: Default::default(),
         }
     }
 
@@ -76,6 +80,7 @@ impl Backend for ContainerBackend {
             evented: s.cluster.feature_gates.evented_pleg,
             pods_per_node: s.cluster.pods_per_node,
         };
+        self.shims_before = nested_shims();
         let cluster = containers::up(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
         let nodes = cluster
             .nodes
@@ -150,20 +155,60 @@ impl Backend for ContainerBackend {
             return Ok(Leftovers::default());
         }
         containers::down(&self.name).map_err(|e| BackendError::Failed(e.to_string()))?;
-        let left = kubestall_twin::docker::docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label={}={}", containers::LABEL, self.name),
-        ])
-        .unwrap_or_default();
         self.cluster = None;
-        Ok(Leftovers(
-            left.split_whitespace()
-                .map(|c| format!("container {c}"))
-                .collect(),
-        ))
+        Ok(leftovers(&self.name, &self.shims_before))
     }
+}
+
+/// The host's nested shims: those serving containerd namespace `k8s.io`, which only
+/// a node twin's containerd runs (Docker's own shims serve `moby`).
+pub fn nested_shims() -> std::collections::BTreeSet<u32> {
+    let out = Command::new("pgrep")
+        .args(["-a", "containerd-shim"])
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    kubestall_node::parse::pgrep::shims(&out)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.namespace == "k8s.io")
+        .map(|s| s.pid.0)
+        .collect()
+}
+
+/// What a removed cluster left behind: its containers, its networks, and nested
+/// shims that were not there before it came up.
+pub fn leftovers(cluster: &str, shims_before: &std::collections::BTreeSet<u32>) -> Leftovers {
+    let filter = format!("label={}={cluster}", containers::LABEL);
+    let list = |args: &[&str], what: &str| -> Vec<String> {
+        match kubestall_twin::docker::docker(args) {
+            Ok(out) => out
+                .split_whitespace()
+                .map(|c| format!("{what} {c}"))
+                .collect(),
+            Err(e) => vec![format!("{what}s unknown: {e}")],
+        }
+    };
+    let mut left = list(&["ps", "-aq", "--filter", &filter], "container");
+    left.extend(list(
+        &["network", "ls", "-q", "--filter", &filter],
+        "network",
+    ));
+    // The kernel reaps a removed container's processes just after `docker rm` returns.
+    let mut shims = nested_shims();
+    for _ in 0..20 {
+        if shims.difference(shims_before).next().is_none() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        shims = nested_shims();
+    }
+    left.extend(
+        shims
+            .difference(shims_before)
+            .map(|pid| format!("nested containerd-shim pid {pid}")),
+    );
+    Leftovers(left)
 }
 
 /// Runs `argv` inside `node` (nsenter), returning stdout, or why it failed.

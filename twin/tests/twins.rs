@@ -11,13 +11,7 @@ use kubestall_twin::containers::{self, ClusterSpec};
 use kubestall_twin::image;
 
 fn enabled() -> bool {
-    if std::env::var("KUBESTALL_CONTAINER_TESTS").is_ok_and(|v| v == "1") {
-        return true;
-    }
-    eprintln!(
-        "SKIPPED: container tests need a Docker engine and root; run them with KUBESTALL_CONTAINER_TESTS=1 (as .ci/run does)"
-    );
-    false
+    kubestall_twin::docker::container_tests_enabled()
 }
 
 fn sh(cmd: &str, kubeconfig: &std::path::Path) -> (bool, String) {

@@ -1,0 +1,154 @@
+//! `kubestall run --backend container`, end to end: every scenario in
+//! `twin/scenarios/` (modes 1, 2 and 3, kine corruption, and the cordoned
+//! restart that must stay healthy) on a fresh three-node cluster of node twins,
+//! with real faults, detected and recovered within the scenario's limits in wall
+//! time; the HTML report shows each run's timeline; afterwards no node
+//! container, network or nested shim is left. Needs root and a Docker engine:
+//! runs when KUBESTALL_CONTAINER_TESTS=1 (`.ci/run` starts dockerd and sets it),
+//! otherwise it says it was skipped and why. Prints the figures
+//! (`cargo test -p kubestall --test containers -- --nocapture`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn enabled() -> bool {
+    kubestall_twin::docker::container_tests_enabled()
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the harness crate sits in the workspace")
+        .to_path_buf()
+}
+
+fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = kubestall_twin::docker::command()
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn twin_scenarios_are_detected_and_recovered_on_node_twins() {
+    if !enabled() {
+        return;
+    }
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_kubestall"));
+    assert!(
+        exe.with_file_name("kubestall-twin").exists(),
+        "kubestall-twin must sit next to {}: build the workspace (`cargo test --workspace` does)",
+        exe.display()
+    );
+    let shims_before = kubestall::container_backend::nested_shims();
+    let report = std::env::temp_dir().join(format!("kubestall-containers-{}", std::process::id()));
+    let out = Command::new(&exe)
+        .arg("run")
+        .arg(workspace().join("twin/scenarios"))
+        .args(["--backend", "container", "--output", "json", "--report"])
+        .arg(&report)
+        .output()
+        .expect("kubestall runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "kubestall run printed no JSON report ({e}); exit {:?}",
+            out.status.code()
+        )
+    });
+    let runs = json["runs"].as_array().expect("runs");
+    let mut scenarios: Vec<&str> = runs.iter().filter_map(|r| r["scenario"].as_str()).collect();
+    scenarios.sort_unstable();
+    assert_eq!(
+        scenarios,
+        [
+            "twin-cordoned-restart",
+            "twin-imagefs-stall",
+            "twin-kine-corruption",
+            "twin-pleg-stall",
+            "twin-watch-stall"
+        ]
+    );
+    println!(
+        "\n{:24} {:16} {:>9} {:>9} {:>8}",
+        "scenario (node twins)", "found", "detect s", "recover s", "wall s"
+    );
+    for r in runs {
+        let found = r["findings"][0]["mode"].as_str().unwrap_or("nothing");
+        let secs = |k: &str| r[k].as_f64().map_or("-".into(), |v| format!("{v:.1}"));
+        println!(
+            "{:24} {:16} {:>9} {:>9} {:>8}",
+            r["scenario"].as_str().unwrap_or_default(),
+            found,
+            secs("detect_latency_s"),
+            secs("recover_s"),
+            secs("duration_s")
+        );
+    }
+    for r in runs {
+        let name = r["scenario"].as_str().unwrap_or_default();
+        assert!(
+            r["passed"].as_bool() == Some(true),
+            "{name} failed: {}",
+            r["failures"]
+        );
+        match r["expected"]["mode"].as_str() {
+            Some(mode) => {
+                assert_eq!(r["findings"][0]["mode"].as_str(), Some(mode), "{name}");
+                assert_eq!(r["findings"][0]["node"].as_str(), Some("k8s03"), "{name}");
+                assert!(r["detect_latency_s"].as_f64().is_some(), "{name}");
+                assert!(r["recover_s"].as_f64().is_some(), "{name}");
+            }
+            None => assert_eq!(r["findings"].as_array().map(Vec::len), Some(0), "{name}"),
+        }
+        let kinds: Vec<&str> = r["timeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["kind"].as_str())
+            .collect();
+        assert!(kinds.contains(&"fault"), "{name}: timeline {kinds:?}");
+    }
+    assert!(out.status.success(), "kubestall run exited {}", out.status);
+    let html = std::fs::read_to_string(report.join("index.html")).expect("the report");
+    for name in scenarios {
+        assert!(
+            html.contains(&format!("timeline of {name}")),
+            "{name} timeline in the report"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&report);
+    // Nothing left behind: no node container, no network, no nested shim.
+    assert_eq!(
+        docker_lines(&["ps", "-aq", "--filter", "label=kubestall.cluster=pvek8s"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        docker_lines(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            "label=kubestall.cluster=pvek8s"
+        ]),
+        Vec::<String>::new()
+    );
+    let leaked: Vec<u32> = kubestall::container_backend::nested_shims()
+        .difference(&shims_before)
+        .copied()
+        .collect();
+    assert_eq!(leaked, Vec::<u32>::new(), "nested shims left on the host");
+}

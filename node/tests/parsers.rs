@@ -323,3 +323,32 @@ fn pgrep_processes_from_a_node() {
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].cmdline, vec!["sleep".to_string(), "3600".into()]);
 }
+
+#[test]
+fn kubelet_pods_null_items_and_refusals() {
+    assert_eq!(
+        kube::kubelet_pods(&fixture("kube/kubelet-pods-none.json")).expect("items: null"),
+        vec![]
+    );
+    assert!(
+        kube::pods(b"{\"items\":[{\"metadata\":{\"name\":\"a\",\"namespace\":\"b\"},\"status\":{\"conditions\":null}}]}")
+            .expect("conditions: null")
+            .len()
+            == 1
+    );
+    let e = kube::kubelet_pods(&fixture("kube/kubelet-unauthorized.txt")).expect_err("401");
+    assert_eq!((e.line, e.text.as_str()), (1, "Unauthorized"));
+    assert!(e.message.contains("unauthorized"), "{e}");
+    assert!(e.message.contains("client certificate"), "{e}");
+    assert!(e.message.contains("on the node"), "{e}");
+    assert!(
+        !e.message.contains("expected value"),
+        "not a JSON syntax error: {e}"
+    );
+    let e = kube::kubelet_pods(&fixture("kube/kubelet-forbidden.txt")).expect_err("403");
+    assert!(e.message.contains("forbidden"), "{e}");
+    assert!(e.text.contains("subresource=proxy"), "{e}");
+    // Through kubectl the hint is about kubectl's credentials, not the kubelet's.
+    let e = kube::pods(b"Unauthorized\n").expect_err("401");
+    assert!(e.message.contains("kubeconfig"), "{e}");
+}

@@ -47,6 +47,7 @@ struct PodStatus {
     phase: Option<String>,
     #[serde(rename = "startTime")]
     start_time: Option<String>,
+    #[serde(deserialize_with = "null_as_empty")]
     conditions: Vec<Condition>,
 }
 
@@ -59,9 +60,20 @@ struct Pod {
 }
 
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct List<T> {
-    #[serde(default = "Vec::new")]
+    // The kubelet's `/pods` encodes a node without pods as `"items": null`.
+    #[serde(default = "Vec::new", deserialize_with = "null_as_empty")]
     items: Vec<T>,
+}
+
+/// Go's encoding/json writes a nil slice as `null`: read it as an empty list.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize, Default)]
@@ -73,6 +85,7 @@ struct NodeSpec {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct NodeStatus {
+    #[serde(deserialize_with = "null_as_empty")]
     conditions: Vec<Condition>,
 }
 
@@ -109,7 +122,49 @@ struct Event {
     count: Option<u32>,
 }
 
+const KUBELET_PODS: &str = "kubelet /pods JSON";
+
+/// What to do when the kubelet refuses `/pods`: where a client certificate it trusts is.
+const KUBELET_AUTH_HINT: &str = "the kubelet's API needs a client certificate it trusts: \
+     run the request on the node with the API server's kubelet client certificate \
+     (microk8s: `curl --cert /var/snap/microk8s/current/certs/apiserver-kubelet-client.crt \
+     --key /var/snap/microk8s/current/certs/apiserver-kubelet-client.key`, \
+     `server.crt`/`server.key` on older releases), \
+     or ask through the API server: `kubectl get --raw /api/v1/nodes/NODE/proxy/pods`";
+
+/// What to do when the API server refuses a request.
+const API_AUTH_HINT: &str = "check the kubeconfig and context kubectl uses";
+
+/// A plain-text answer where JSON was expected: the kubelet and the API server
+/// answer 401 with `Unauthorized` and 403 with `Forbidden (user=..., ...)`, and
+/// curl prints that body as if it were the document. Say so instead of reporting
+/// a JSON syntax error at column 1.
+fn refused(what: &'static str, input: &[u8]) -> Option<ParseError> {
+    let text = String::from_utf8_lossy(input);
+    let first = text.trim_start().lines().next().unwrap_or("").trim_end();
+    let line = text
+        .lines()
+        .position(|l| !l.trim().is_empty())
+        .map_or(1, |i| i + 1);
+    let hint = if what == KUBELET_PODS {
+        KUBELET_AUTH_HINT
+    } else {
+        API_AUTH_HINT
+    };
+    let message = if first == "Unauthorized" || first.starts_with("Unauthorized:") {
+        format!("the request was unauthorized (HTTP 401): {hint}")
+    } else if first.starts_with("Forbidden") {
+        format!("the request was forbidden (HTTP 403): {hint}")
+    } else {
+        return None;
+    };
+    Some(ParseError::new(what, line, message, first))
+}
+
 fn json<'a, T: Deserialize<'a>>(what: &'static str, input: &'a [u8]) -> Result<T, ParseError> {
+    if let Some(e) = refused(what, input) {
+        return Err(e);
+    }
     serde_json::from_slice(input).map_err(|e| {
         let text = String::from_utf8_lossy(input);
         let line = e.line().max(1);
@@ -168,7 +223,7 @@ pub fn pods(input: &[u8]) -> Result<Vec<PodView>, ParseError> {
 
 /// The kubelet's `/pods` (a PodList): which pods the kubelet knows.
 pub fn kubelet_pods(input: &[u8]) -> Result<Vec<PodRef>, ParseError> {
-    let list: List<Pod> = json("kubelet /pods JSON", input)?;
+    let list: List<Pod> = json(KUBELET_PODS, input)?;
     Ok(list
         .items
         .into_iter()

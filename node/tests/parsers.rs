@@ -352,3 +352,43 @@ fn kubelet_pods_null_items_and_refusals() {
     let e = kube::pods(b"Unauthorized\n").expect_err("401");
     assert!(e.message.contains("kubeconfig"), "{e}");
 }
+
+#[test]
+fn journal_json_duplicate_fields_bytes_and_newlines_from_journald() {
+    let j = journal::parse_json(&fixture("journal/edges.json")).expect("parses");
+    assert_eq!(j.len(), 3);
+    assert_eq!(
+        j[0].message, "second value",
+        "a field given twice: the last one"
+    );
+    assert_eq!(j[1].message, "not \u{fffd} UTF-8", "bytes decoded lossily");
+    assert_eq!(
+        j[2].message,
+        "panic: first line\n\tsecond line\n  third line"
+    );
+    assert!(
+        j.iter()
+            .all(|e| e.identifier.as_deref() == Some("kubestall-edges") && e.pid.is_some())
+    );
+    // Any field may be an array; a value that is neither string nor bytes is named.
+    let dup = journal::parse_json(
+        b"{\"__REALTIME_TIMESTAMP\":[\"1\",\"2\"],\"_PID\":[\"7\",\"8\"],\"MESSAGE\":[[104,105],\"x\",[111,107]]}\n",
+    )
+    .expect("parses");
+    assert_eq!(
+        (dup[0].at, dup[0].pid.map(|p| p.0), dup[0].message.as_str()),
+        (Timestamp::from_micros(2), Some(8), "ok")
+    );
+    let e = journal::parse_json(
+        b"{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":\"a\"}\n{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":{\"x\":1}}\n",
+    )
+    .expect_err("an object");
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("MESSAGE"), "{e}");
+    assert_eq!(
+        journal::parse_json(b"{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":[104,300]}\n")
+            .expect_err("not a byte")
+            .line,
+        1
+    );
+}

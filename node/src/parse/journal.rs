@@ -1,6 +1,6 @@
 //! `journalctl -o json` (one JSON object per line) and `journalctl -o short-iso`.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::ParseError;
 use crate::signals::{JournalEntry, Pid};
@@ -10,31 +10,37 @@ use crate::unit::Unit;
 const JSON: &str = "journalctl -o json output";
 const SHORT: &str = "journalctl -o short-iso output";
 
-/// journald writes MESSAGE as a string, as an array of bytes when it is not
-/// valid UTF-8, or as null.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Message {
-    Text(String),
-    Bytes(Vec<u8>),
+/// One field of a journal entry as `journalctl -o json` writes it: a string; an
+/// array of byte values when the value is not valid UTF-8 (or has control
+/// characters); an array of those when the field appears more than once in the
+/// entry; or null when it is too large to show. Duplicates keep the last value,
+/// as a later assignment wins; bytes are decoded lossily.
+fn field(entry: &serde_json::Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    let Some(v) = entry.get(name) else {
+        return Ok(None);
+    };
+    match v {
+        Value::Array(items) if items.iter().all(Value::is_number) => bytes(items).map(Some),
+        Value::Array(items) => match items.last() {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Array(b)) => bytes(b).map(Some),
+            Some(Value::Null) => Ok(None),
+            Some(other) => Err(format!("{name} holds {other}, not a string or bytes")),
+        },
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Null => Ok(None),
+        other => Err(format!("{name} is {other}, not a string or bytes")),
+    }
 }
 
-#[derive(Deserialize)]
-struct Raw {
-    #[serde(rename = "__REALTIME_TIMESTAMP")]
-    realtime: Option<String>,
-    #[serde(rename = "__CURSOR")]
-    cursor: Option<String>,
-    #[serde(rename = "_SYSTEMD_UNIT")]
-    unit: Option<String>,
-    #[serde(rename = "_PID")]
-    pid: Option<String>,
-    #[serde(rename = "SYSLOG_IDENTIFIER")]
-    identifier: Option<String>,
-    #[serde(rename = "_HOSTNAME")]
-    hostname: Option<String>,
-    #[serde(rename = "MESSAGE")]
-    message: Option<Message>,
+fn bytes(items: &[Value]) -> Result<String, String> {
+    let b = items
+        .iter()
+        .map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or("an array of bytes holds a value that is not a byte")?;
+    Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
 /// Parses `journalctl -o json`. Entries without a message are kept with an empty one.
@@ -45,7 +51,7 @@ pub fn parse_json(input: &[u8]) -> Result<Vec<JournalEntry>, ParseError> {
             continue;
         }
         let show = || String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
-        let raw: Raw = serde_json::from_slice(line).map_err(|e| {
+        let raw: serde_json::Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
             ParseError::new(
                 JSON,
                 i + 1,
@@ -53,25 +59,20 @@ pub fn parse_json(input: &[u8]) -> Result<Vec<JournalEntry>, ParseError> {
                 &show(),
             )
         })?;
-        let at = raw
-            .realtime
-            .as_deref()
+        let get =
+            |name: &str| field(&raw, name).map_err(|m| ParseError::new(JSON, i + 1, m, &show()));
+        let at = get("__REALTIME_TIMESTAMP")?
             .and_then(|t| t.parse::<i64>().ok())
             .map(Timestamp::from_micros)
             .ok_or_else(|| ParseError::new(JSON, i + 1, "no __REALTIME_TIMESTAMP", &show()))?;
-        let message = match raw.message {
-            Some(Message::Text(s)) => s,
-            Some(Message::Bytes(b)) => String::from_utf8_lossy(&b).into_owned(),
-            None => String::new(),
-        };
         out.push(JournalEntry {
             at,
-            unit: raw.unit.and_then(|u| u.parse::<Unit>().ok()),
-            pid: raw.pid.and_then(|p| p.parse().ok()).map(Pid),
-            identifier: raw.identifier,
-            hostname: raw.hostname,
-            message,
-            cursor: raw.cursor,
+            unit: get("_SYSTEMD_UNIT")?.and_then(|u| u.parse::<Unit>().ok()),
+            pid: get("_PID")?.and_then(|p| p.parse().ok()).map(Pid),
+            identifier: get("SYSLOG_IDENTIFIER")?,
+            hostname: get("_HOSTNAME")?,
+            message: get("MESSAGE")?.unwrap_or_default(),
+            cursor: get("__CURSOR")?,
         });
     }
     Ok(out)

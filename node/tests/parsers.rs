@@ -392,3 +392,31 @@ fn journal_json_duplicate_fields_bytes_and_newlines_from_journald() {
         1
     );
 }
+
+#[test]
+fn journal_short_iso_continuation_lines_from_journalctl() {
+    let j = journal::parse_short_iso(&fixture("journal/edges-short-iso.txt")).expect("parses");
+    let json = journal::parse_json(&fixture("journal/edges.json")).expect("parses");
+    assert_eq!(
+        j.len(),
+        3,
+        "continuation lines belong to the entry before them"
+    );
+    assert_eq!(j[0].message, "second value");
+    assert_eq!(
+        j[1].message, "[11B blob data]",
+        "journalctl's stand-in for bytes"
+    );
+    // journalctl indents each further line to the message column (a tab becomes
+    // spaces); with the indent removed, the lines read as the message's lines.
+    let lines: Vec<&str> = j[2].message.lines().map(str::trim).collect();
+    let want: Vec<&str> = json[2].message.lines().map(str::trim).collect();
+    assert_eq!(lines, want);
+    assert_eq!(
+        j[2].message.lines().nth(2),
+        Some("  third line"),
+        "indent past the column is the message's own"
+    );
+    let e = journal::parse_short_iso(b"  orphan continuation\n").expect_err("nothing to continue");
+    assert_eq!(e.line, 1);
+}

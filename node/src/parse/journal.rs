@@ -80,13 +80,36 @@ pub fn parse_json(input: &[u8]) -> Result<Vec<JournalEntry>, ParseError> {
 
 /// Parses `journalctl -o short-iso`: `2026-05-22T02:34:21+0000 host ident[pid]: message`.
 /// Marker lines (`-- No entries --`, `-- Boot ... --`) are skipped; the unit is not
-/// in this format, so entries carry none.
+/// in this format, so entries carry none. journalctl prints each further line of a
+/// multi-line message indented to where the message starts: such a line (one that
+/// starts with whitespace) continues the entry before it, with the indent removed.
 pub fn parse_short_iso(input: &[u8]) -> Result<Vec<JournalEntry>, ParseError> {
     let text = String::from_utf8_lossy(input);
-    let mut out = Vec::new();
+    let mut out: Vec<JournalEntry> = Vec::new();
+    // Where the message starts on the last entry's first line, in characters.
+    let mut indent = 0;
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if line.trim().is_empty() || (line.starts_with("-- ") && line.ends_with(" --")) {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            let Some(last) = out.last_mut() else {
+                return Err(ParseError::new(
+                    SHORT,
+                    n,
+                    "an indented continuation line before any entry",
+                    line,
+                ));
+            };
+            let spaces = line.bytes().take_while(|b| *b == b' ').count();
+            let rest = if spaces >= indent {
+                &line[indent..]
+            } else {
+                line.trim_start()
+            };
+            last.message.push('\n');
+            last.message.push_str(rest);
             continue;
         }
         let mut parts = line.splitn(3, ' ');
@@ -103,6 +126,7 @@ pub fn parse_short_iso(input: &[u8]) -> Result<Vec<JournalEntry>, ParseError> {
         let (ident, message) = rest
             .split_once(": ")
             .unwrap_or((rest.trim_end_matches(':'), ""));
+        indent = line.len() - message.len();
         let (identifier, pid) = match ident.split_once('[') {
             Some((name, p)) => (
                 name.to_string(),

@@ -420,3 +420,41 @@ fn journal_short_iso_continuation_lines_from_journalctl() {
     let e = journal::parse_short_iso(b"  orphan continuation\n").expect_err("nothing to continue");
     assert_eq!(e.line, 1);
 }
+
+#[test]
+fn pgrep_zombie_shims_and_lookalikes_from_procps() {
+    let text = fixture("pgrep/shims-zombie.txt");
+    let shims = pgrep::shims(&text).expect("parses");
+    assert_eq!(shims.len(), 1, "only the live shim: {shims:?}");
+    assert_eq!(shims[0].namespace, "k8s.io");
+    assert_eq!(shims[0].container_id.as_str().len(), 64);
+    let zombies = pgrep::defunct(&text).expect("parses");
+    assert_eq!(zombies.len(), 1);
+    let procs = pgrep::processes(&text).expect("parses");
+    assert_eq!(procs.len(), 2, "the zombie is not a running process");
+    assert!(!procs.iter().any(|p| zombies.contains(&p.pid)));
+    // What pgrep's substring match lets in besides shims.
+    let mixed = b"10 /usr/local/bin/containerd-shim-exporter --port 9100\n\
+        11 [containerd-shim]\n\
+        12 /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -address /run/c.sock -publish-binary /usr/bin/containerd -id abc start\n\
+        13 /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id abc -address /run/c.sock\n\
+        14 containerd-shim -namespace moby -workdir /var/lib/containerd/io.containerd.runtime.v1.linux/moby/def -address /run/c.sock -containerd-binary /usr/bin/containerd\n\
+        15 /opt/kata/bin/containerd-shim-kata-v2 -namespace k8s.io -id ghi -address /run/c.sock\n";
+    let shims = pgrep::shims(mixed).expect("parses");
+    let got: Vec<(u32, &str)> = shims
+        .iter()
+        .map(|s| (s.pid.0, s.container_id.as_str()))
+        .collect();
+    assert_eq!(got, [(13, "abc"), (14, "def"), (15, "ghi")]);
+    for (name, shim) in [
+        ("/usr/bin/containerd-shim-runc-v2", true),
+        ("containerd-shim", true),
+        ("containerd-shim-runsc-v1", true),
+        ("containerd-shim-exporter", false),
+        ("containerd-shim-v2", false),
+        ("my-containerd-shim", false),
+        ("containerd-shimmy", false),
+    ] {
+        assert_eq!(pgrep::is_shim_binary(name), shim, "{name}");
+    }
+}

@@ -112,10 +112,16 @@ impl<T: Transport, K: Transport> HostNode<T, K> {
         ])
     }
 
-    /// `systemctl show UNIT -p MainPID,ActiveState,ExecMainStartTimestamp,NRestarts`.
+    /// `env TZ=UTC systemctl show UNIT -p MainPID,ActiveState,ExecMainStartTimestamp,NRestarts`.
+    ///
+    /// systemctl prints timestamps in the local zone by name (`CET`, `IST`), and a
+    /// name can be ambiguous; in UTC the answer reads the same on every node.
+    /// (`--timestamp=unix` would too, but needs systemd 251; Ubuntu 22.04 has 249.)
     pub fn service_cmd(&self, unit: &Unit) -> Cmd {
-        self.node_cmd("systemctl").args([
-            "show".to_string(),
+        self.node_cmd("env").args([
+            "TZ=UTC".to_string(),
+            "systemctl".into(),
+            "show".into(),
             unit.systemd_name(),
             "-p".into(),
             "MainPID,ActiveState,ExecMainStartTimestamp,NRestarts".into(),

@@ -36,7 +36,9 @@ impl Transport for Recorder {
         };
         match (argv[0].as_str(), argv.get(1).map(String::as_str)) {
             ("journalctl", _) => ok(fixture("journal/kubelite.json")),
-            ("systemctl", Some("show")) => ok(fixture("systemctl/active.txt")),
+            ("env", Some("TZ=UTC")) if argv.get(3).map(String::as_str) == Some("show") => {
+                ok(fixture("systemctl/active.txt"))
+            }
             ("systemctl", _) => ok(Vec::new()),
             ("pgrep", _) if argv.contains(&"containerd-shim".to_string()) => {
                 ok(fixture("pgrep/shims.txt"))
@@ -158,6 +160,21 @@ fn observes_with_the_runbooks_commands() {
         ]
     ));
     assert!(has(&ran, &["kill", "-s", "KILL", "42"]));
+    assert!(
+        has(
+            &ran,
+            &[
+                "env",
+                "TZ=UTC",
+                "systemctl",
+                "show",
+                "snap.microk8s.daemon-kubelite",
+                "-p",
+                "MainPID,ActiveState,ExecMainStartTimestamp,NRestarts"
+            ]
+        ),
+        "systemctl prints times in UTC: {ran:?}"
+    );
     assert!(has(
         &ran,
         &["systemctl", "restart", "snap.microk8s.daemon-kubelite"]

@@ -221,9 +221,14 @@ fn systemd_time_forms() {
         Some(t)
     );
     assert_eq!(
-        systemctl::parse_systemd_time("Tue 2026-11-24 15:30:02 CET"),
+        systemctl::parse_systemd_time("Tue 2026-11-24 16:30:02 CET"),
+        Some(t),
+        "a zone name with one meaning"
+    );
+    assert_eq!(
+        systemctl::parse_systemd_time("Tue 2026-11-24 15:30:02 IST"),
         None,
-        "zone names other than UTC are not guessed"
+        "IST is +05:30, +01:00 or +02:00: not guessed"
     );
     let s = systemctl::parse(
         b"MainPID=0\nActiveState=inactive\nExecMainStartTimestamp=\nNRestarts=0\n",
@@ -457,4 +462,41 @@ fn pgrep_zombie_shims_and_lookalikes_from_procps() {
     ] {
         assert_eq!(pgrep::is_shim_binary(name), shim, "{name}");
     }
+}
+
+#[test]
+fn systemctl_show_in_other_zones_and_epoch_seconds_from_systemd() {
+    let utc = systemctl::parse(&fixture("systemctl/active-utc.txt")).expect("utc");
+    let started = utc.started_at.expect("started");
+    for f in [
+        "systemctl/active-cet.txt",
+        "systemctl/active-est.txt",
+        "systemctl/active-unix.txt",
+    ] {
+        let s = systemctl::parse(&fixture(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(s.started_at, Some(started), "{f}");
+        assert_eq!((s.active, s.main_pid), (utc.active, utc.main_pid), "{f}");
+    }
+    let e = systemctl::parse(&fixture("systemctl/active-ist.txt")).expect_err("IST is ambiguous");
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("TZ=UTC systemctl show"), "{e}");
+    assert!(e.message.contains("--timestamp=unix"), "{e}");
+    let i = systemctl::parse(&fixture("systemctl/inactive-unix.txt")).expect("never started");
+    assert_eq!((i.active, i.started_at), (ActiveState::Inactive, None));
+    let na = systemctl::parse(b"ActiveState=inactive\nExecMainStartTimestamp=n/a\n").expect("n/a");
+    assert_eq!(na.started_at, None);
+    for (zone, t) in [
+        ("+0530", "Wed 2026-12-02 12:31:14 +0530"),
+        ("+05:30", "Wed 2026-12-02 12:31:14 +05:30"),
+        ("-03", "Wed 2026-12-02 04:01:14 -03"),
+        ("no weekday", "2026-12-02 07:01:14 UTC"),
+    ] {
+        assert_eq!(
+            systemctl::parse_systemd_time(t),
+            systemctl::parse_systemd_time("@1796194874"),
+            "{zone}"
+        );
+    }
+    assert!(systemctl::systemd_time("@12x").is_err());
+    assert!(systemctl::systemd_time("@99999999999999999999").is_err());
 }

@@ -500,3 +500,73 @@ fn systemctl_show_in_other_zones_and_epoch_seconds_from_systemd() {
     assert!(systemctl::systemd_time("@12x").is_err());
     assert!(systemctl::systemd_time("@99999999999999999999").is_err());
 }
+
+#[test]
+fn goroutine_header_variants() {
+    let d = goroutines::parse(
+        b"goroutine 1 gp=0xc000002380 m=nil [select, 12 minutes]:\nmain.main()\n\tmain.go:1 +0x1\n\n\
+goroutine 2 [select, 12 minutes, locked to thread]:\nmain.a()\n\tmain.go:2\n\n\
+goroutine 3 [chan receive (nil chan)]:\nmain.b()\n\tmain.go:3\n\n\
+goroutine 4 [sync.Mutex.Lock, 1 minutes]:\nmain.c()\n\tmain.go:4\n\n\
+goroutine 5 [syscall]:\nsyscall.Syscall()\n\tsyscall.go:5\n\n\
+goroutine 6 gp=0xc0000b9180 m=5 mp=0xc0000a4008 [syscall, 3 minutes, locked to thread]:\nmain.d()\n\tmain.go:6\n\n\
+goroutine 7 [running]:\n\tgoroutine running on other thread; stack unavailable\n\n\
+goroutine 8 [running]:\ngoroutine running on other thread; stack unavailable\n",
+    )
+    .expect("parses");
+    let got: Vec<(u64, &str, Option<u32>)> = d
+        .goroutines
+        .iter()
+        .map(|g| (g.id, g.state.as_str(), g.minutes))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, "select", Some(12)),
+            (2, "select", Some(12)),
+            (3, "chan receive (nil chan)", None),
+            (4, "sync.Mutex.Lock", Some(1)),
+            (5, "syscall", None),
+            (6, "syscall", Some(3)),
+            (7, "running", None),
+            (8, "running", None),
+        ]
+    );
+    for bad in [
+        &b"goroutine x [running]:\n"[..],
+        b"goroutine 1 running:\n",
+        b"goroutine 1 []:\n",
+    ] {
+        assert_eq!(goroutines::parse(bad).expect_err("bad header").line, 1);
+    }
+}
+
+#[test]
+fn goroutine_dump_from_go_1_24() {
+    let d = goroutines::parse(&fixture("goroutines/docker-go1.24-sigquit.txt")).expect("parses");
+    assert!(d.goroutines.len() > 10);
+    let main = d
+        .goroutines
+        .iter()
+        .find(|g| g.id == 1)
+        .expect("goroutine 1");
+    assert_eq!(main.state, "select");
+    assert!(
+        main.frames
+            .iter()
+            .any(|f| f.function.starts_with("main.main"))
+    );
+    assert!(
+        d.goroutines
+            .iter()
+            .any(|g| g.state == "select" && g.frames.len() > 1 && g.id == 9),
+        "`[select, locked to thread]`"
+    );
+    assert!(d.goroutines.iter().any(|g| g.state == "syscall"));
+    assert!(
+        d.goroutines
+            .iter()
+            .all(|g| !g.frames.iter().any(|f| f.function.starts_with("rax"))),
+        "the register dump after the stacks is not a frame"
+    );
+}

@@ -1,6 +1,8 @@
 //! A Go goroutine dump, as SIGUSR1 (containerd, the runbook's kubelite) or
 //! SIGQUIT writes it: `goroutine N [state, M minutes]:` then function lines,
 //! each followed by a tab-indented `file:line +0x..`, and `created by ...`.
+//! Go 1.23 and later write `goroutine N gp=0x.. m=nil [state]:` when tracebacks
+//! are verbose (GOTRACEBACK=system, a runtime crash); the extra words are skipped.
 
 use crate::error::ParseError;
 use crate::signals::{Frame, Goroutine, GoroutineDump};
@@ -21,30 +23,19 @@ pub fn parse(input: &[u8]) -> Result<GoroutineDump, ParseError> {
             }
             continue;
         }
+        if line
+            .trim_start()
+            .starts_with("goroutine running on other thread")
+        {
+            // A goroutine on another thread during a crash: its header came first, no frames follow.
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("goroutine ") {
             if let Some(g) = current.take() {
                 dump.goroutines.push(g);
             }
-            let (id, state) = rest.split_once(' ').ok_or_else(|| {
-                ParseError::new(WHAT, i + 1, "expected `goroutine N [state]:`", raw)
-            })?;
-            let id = id
-                .parse::<u64>()
-                .map_err(|_| ParseError::new(WHAT, i + 1, "goroutine id is not a number", raw))?;
-            let inner = state
-                .trim_end_matches(':')
-                .strip_prefix('[')
-                .and_then(|s| s.strip_suffix(']'))
-                .ok_or_else(|| {
-                    ParseError::new(WHAT, i + 1, "expected `[state]` after the id", raw)
-                })?;
-            let mut parts = inner.split(", ");
-            let state = parts.next().unwrap_or_default().to_string();
-            let minutes = parts.find_map(|p| {
-                p.strip_suffix(" minutes")
-                    .or_else(|| p.strip_suffix(" minute"))
-                    .and_then(|m| m.parse().ok())
-            });
+            let (id, state, minutes) =
+                header(rest).map_err(|m| ParseError::new(WHAT, i + 1, m, raw))?;
             current = Some(Goroutine {
                 id,
                 state,
@@ -80,6 +71,34 @@ pub fn parse(input: &[u8]) -> Result<GoroutineDump, ParseError> {
         dump.goroutines.push(g);
     }
     Ok(dump)
+}
+
+/// The rest of a header after `goroutine `: `ID [STATE]:`, where Go 1.23 and
+/// later may put `gp=0x.. m=ID mp=0x..` (or `m=nil`) before the brackets, and the
+/// brackets hold the wait reason (`chan receive (nil chan)`, `sync.Mutex.Lock`),
+/// then optionally `, N minutes`, `, locked to thread` and later additions.
+fn header(rest: &str) -> Result<(u64, String, Option<u32>), &'static str> {
+    let (id, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+    let id = id
+        .parse::<u64>()
+        .map_err(|_| "goroutine id is not a number")?;
+    let open = tail.find('[').ok_or("expected `[state]` after the id")?;
+    let close = tail
+        .rfind(']')
+        .filter(|c| *c > open)
+        .ok_or("expected `[state]` after the id")?;
+    let inner = &tail[open + 1..close];
+    let mut parts = inner.split(", ");
+    let state = parts.next().unwrap_or_default().trim().to_string();
+    if state.is_empty() {
+        return Err("an empty goroutine state");
+    }
+    let minutes = parts.find_map(|p| {
+        p.strip_suffix(" minutes")
+            .or_else(|| p.strip_suffix(" minute"))
+            .and_then(|m| m.trim().parse().ok())
+    });
+    Ok((id, state, minutes))
 }
 
 fn strip_journal_prefix(line: &str) -> &str {

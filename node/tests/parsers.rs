@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use kubestall_node::parse::proc_stat::{self, ProcState};
 use kubestall_node::parse::{ctr, goroutines, journal, kube, pgrep, schedstat, systemctl};
 use kubestall_node::{ActiveState, PodPhase, PodRef, TaskStatus, Timestamp, Unit, orphaned_shims};
 use proptest::prelude::*;
@@ -568,5 +569,52 @@ fn goroutine_dump_from_go_1_24() {
             .iter()
             .all(|g| !g.frames.iter().any(|f| f.function.starts_with("rax"))),
         "the register dump after the stacks is not a frame"
+    );
+}
+
+#[test]
+fn proc_stat_from_the_kernel() {
+    let shim = proc_stat::parse(&fixture("proc/shim-stat.txt")).expect("parses");
+    assert_eq!(
+        (shim.comm.as_str(), shim.state, shim.ppid),
+        ("containerd-shim", ProcState::Sleeping, 1)
+    );
+    let boot = proc_stat::boot_time(&fixture("proc/stat.txt")).expect("btime");
+    let hz: u64 = String::from_utf8_lossy(&fixture("proc/clk-tck.txt"))
+        .trim()
+        .parse()
+        .expect("CLK_TCK");
+    let started = shim.started_at(boot, hz);
+    // `ps -o lstart` (TZ=UTC) printed the same second.
+    let lstart = String::from_utf8_lossy(&fixture("proc/shim-lstart.txt")).into_owned();
+    let c = started.civil();
+    let hms = format!("{:02}:{:02}:{:02}", c.hour, c.minute, c.second);
+    assert!(lstart.contains(&hms), "{lstart:?} vs {hms}");
+    assert!(lstart.trim().ends_with(&c.year.to_string()));
+    let odd = proc_stat::parse(&fixture("proc/parens-stat.txt")).expect("parses");
+    assert_eq!(odd.comm, "a) b (c", "the name runs to the last `)`");
+    assert_eq!(odd.state, ProcState::Sleeping);
+    assert!(odd.start_ticks > shim.start_ticks);
+    let z = proc_stat::parse(&fixture("proc/zombie-stat.txt")).expect("parses");
+    assert_eq!(
+        (z.comm.as_str(), z.state),
+        ("containerd-shim", ProcState::Zombie)
+    );
+    for bad in [
+        &b"12 (x S 1\n"[..],
+        b"12 (x) S 1 2 3\n",
+        b"x (y) S 1 0 0 0 -1 4194304 126 0 0 0 0 0 0 0 20 0 1 0 60965 2990080\n",
+        b"12 (y) SS 1 0 0 0 -1 4194304 126 0 0 0 0 0 0 0 20 0 1 0 60965 2990080\n",
+        b"12 (y) S 1 0 0 0 -1 4194304 126 0 0 0 0 0 0 0 20 0 1 0 -5 2990080\n",
+        b"",
+    ] {
+        assert_eq!(proc_stat::parse(bad).expect_err("bad stat").line, 1);
+    }
+    assert!(proc_stat::boot_time(b"cpu 1 2\n").is_err());
+    assert_eq!(
+        proc_stat::boot_time(b"cpu 1\nbtime x\n")
+            .expect_err("x")
+            .line,
+        2
     );
 }

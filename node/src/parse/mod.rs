@@ -11,6 +11,7 @@ pub mod goroutines;
 pub mod journal;
 pub mod kube;
 pub mod pgrep;
+pub mod proc_stat;
 pub mod schedstat;
 pub mod systemctl;
 

@@ -1,11 +1,13 @@
 //! A real node, observed and controlled with the runbook's own commands.
 //!
-//! `HostNode` runs `journalctl`, `systemctl`, `cat /proc/PID/schedstat`, `pgrep`,
-//! `ctr`, `ls`, `kill` and `curl` on the node through one [`Transport`] (local,
-//! `docker exec`, `nsenter`, SSH), and `kubectl` through another (usually the
-//! operator's machine), and reads their output with the parsers in [`crate::parse`].
+//! `HostNode` runs `journalctl`, `systemctl`, `cat /proc/PID/schedstat`,
+//! `cat /proc/PID/stat`, `getconf`, `pgrep`, `ctr`, `ls`, `kill` and `curl` on the
+//! node through one [`Transport`] (local, `docker exec`, `nsenter`, SSH), and
+//! `kubectl` through another (usually the operator's machine), and reads their
+//! output with the parsers in [`crate::parse`].
 //! Its clock is the wall clock.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::NodeError;
@@ -56,7 +58,13 @@ pub struct HostNode<T: Transport, K: Transport> {
     node: T,
     api: K,
     paths: HostPaths,
+    /// The node's clock ticks per second (`getconf CLK_TCK`), once asked.
+    clk_tck: OnceLock<u64>,
 }
+
+/// Clock ticks per second when `getconf CLK_TCK` gives no answer: Linux's
+/// USER_HZ, 100 on every architecture microk8s runs on.
+const DEFAULT_CLK_TCK: u64 = 100;
 
 fn decode<V>(
     out: CmdOutput,
@@ -75,6 +83,7 @@ impl<T: Transport, K: Transport> HostNode<T, K> {
             node,
             api,
             paths,
+            clk_tck: OnceLock::new(),
         }
     }
 
@@ -206,27 +215,58 @@ impl<T: Transport, K: Transport> HostNode<T, K> {
         self.api.run(cmd).await
     }
 
+    /// The node's clock ticks per second: `getconf CLK_TCK`, 100 when it gives no answer.
+    async fn clk_tck(&self) -> u64 {
+        if let Some(hz) = self.clk_tck.get() {
+            return *hz;
+        }
+        let cmd = self.node_cmd("getconf").arg("CLK_TCK");
+        match self.node.run(&cmd).await {
+            Ok(o) if o.success() => {
+                let hz = o
+                    .stdout_text()
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|hz| *hz > 0)
+                    .unwrap_or(DEFAULT_CLK_TCK);
+                *self.clk_tck.get_or_init(|| hz)
+            }
+            // Not cached: the next call asks again.
+            _ => DEFAULT_CLK_TCK,
+        }
+    }
+
+    /// When each process started: `/proc/PID/stat`'s start time in clock ticks
+    /// since boot plus `/proc/stat`'s boot time, read with one `cat`. (The
+    /// modification time of `/proc/PID` is not the start: procfs stamps the
+    /// folder's inode when the kernel first makes it, on the first look, which can
+    /// be long after the start, and again when it drops and remakes it.) `None`
+    /// for a process that is gone.
     async fn start_times(&self, pids: &[Pid]) -> Vec<Option<Timestamp>> {
         if pids.is_empty() {
             return Vec::new();
         }
-        // `stat /proc/PID`'s modification time is the process's start (the runbook's check).
         let cmd = self
-            .node_cmd("stat")
-            .arg("-c")
-            .arg("%n %Y")
-            .args(pids.iter().map(|p| format!("/proc/{p}")));
+            .node_cmd("cat")
+            .arg("/proc/stat")
+            .args(pids.iter().map(|p| format!("/proc/{p}/stat")));
+        // cat exits 1 when one process is gone; what it printed for the others stands.
         let text = match self.node.run(&cmd).await {
             Ok(o) => o.stdout_text(),
             Err(_) => String::new(),
         };
+        let Ok(boot) = parse::proc_stat::boot_time(text.as_bytes()) else {
+            return vec![None; pids.len()];
+        };
+        let hz = self.clk_tck().await;
         pids.iter()
             .map(|p| {
-                let key = format!("/proc/{p} ");
+                let key = format!("{p} (");
                 text.lines()
-                    .find_map(|l| l.strip_prefix(&key))
-                    .and_then(|s| s.trim().parse::<i64>().ok())
-                    .map(Timestamp::from_secs)
+                    .filter(|l| l.starts_with(&key))
+                    .find_map(|l| parse::proc_stat::parse(l.as_bytes()).ok())
+                    .map(|s| s.started_at(boot, hz))
             })
             .collect()
     }

@@ -43,11 +43,19 @@ impl Transport for Recorder {
             ("pgrep", _) if argv.contains(&"containerd-shim".to_string()) => {
                 ok(fixture("pgrep/shims.txt"))
             }
-            ("stat", _) => ok(argv[3..]
-                .iter()
-                .map(|p| format!("{p} 1779417261\n"))
-                .collect::<String>()
-                .into_bytes()),
+            ("getconf", _) => ok(b"100\n".to_vec()),
+            // `cat /proc/stat /proc/PID/stat...`: the captured boot time, and the
+            // captured shim's stat line under each pid asked for.
+            ("cat", Some("/proc/stat")) => {
+                let mut out = fixture("proc/stat.txt");
+                let shim = String::from_utf8(fixture("proc/shim-stat.txt")).expect("utf-8");
+                let (_, rest) = shim.split_once(' ').expect("pid");
+                for p in &argv[2..] {
+                    let pid = p.trim_start_matches("/proc/").trim_end_matches("/stat");
+                    out.extend_from_slice(format!("{pid} {rest}").as_bytes());
+                }
+                ok(out)
+            }
             (p, _) if p.ends_with("ctr") => ok(fixture("ctr/tasks-list.txt")),
             ("cat", _) if argv[1] == "/proc/999/schedstat" => Ok(CmdOutput {
                 code: Some(1),
@@ -104,11 +112,13 @@ fn observes_with_the_runbooks_commands() {
         assert_eq!(s.active, ActiveState::Active);
         let shims = node.shims().await.expect("shims");
         assert_eq!(shims.len(), 3);
+        // btime 1796194248 plus 60848 ticks at 100 per second.
+        let started = Timestamp::from_micros(1_796_194_248_000_000 + 608_480_000);
         assert!(
-            shims
-                .iter()
-                .all(|s| s.started_at == Some(Timestamp::from_secs(1_779_417_261)))
+            shims.iter().all(|s| s.started_at == Some(started)),
+            "{shims:?}"
         );
+        assert_eq!(node.shims().await.expect("shims again").len(), 3);
         assert_eq!(node.tasks().await.expect("tasks").len(), 3);
         assert!(matches!(
             node.schedstat(Pid(999)).await,
@@ -174,6 +184,11 @@ fn observes_with_the_runbooks_commands() {
             ]
         ),
         "systemctl prints times in UTC: {ran:?}"
+    );
+    assert_eq!(
+        ran.iter().filter(|c| c[0] == "getconf").count(),
+        1,
+        "CLK_TCK is asked once"
     );
     assert!(has(
         &ran,

@@ -190,17 +190,24 @@ proptest! {
         let _ = kube::node(&bytes);
         let _ = kube::kubelet_events(&bytes);
         let _ = kube::kubelet_pods(&bytes);
+        let _ = pgrep::defunct(&bytes);
+        let _ = proc_stat::parse(&bytes);
+        let _ = proc_stat::boot_time(&bytes);
     }
 
     #[test]
-    fn no_parser_panics_on_valid_lines_mixed_with_garbage(garbage in "\\PC{0,80}", pick in 0usize..6) {
-        let valid: [&[u8]; 6] = [
+    fn no_parser_panics_on_valid_lines_mixed_with_garbage(garbage in "\\PC{0,80}", pick in 0usize..10) {
+        let valid: [&[u8]; 10] = [
             b"TASK PID STATUS\n",
             b"644 /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id abc -address x\n",
             b"ActiveState=active\nMainPID=12\n",
             b"{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":\"m\"}\n",
             b"2026-05-22T02:34:21+0000 k8s03 kubelite[1]: x\n",
             b"goroutine 1 [running]:\nmain.main()\n\tmain.go:1\n",
+            b"goroutine 1 gp=0xc000002380 m=nil [select, 12 minutes, locked to thread]:\n",
+            b"86 [containerd-shim] <defunct>\n",
+            b"81 (a) b (c) S 1 0 0 0 -1 4194304 126 0 0 0 0 0 0 0 20 0 1 0 60965 2990080\nbtime 1\n",
+            b"ExecMainStartTimestamp=@1796194874\nExecMainStartTimestamp=Wed 2026-12-02 08:01:14 CET\n",
         ];
         let mut input = valid[pick].to_vec();
         input.extend_from_slice(garbage.as_bytes());
@@ -210,6 +217,12 @@ proptest! {
         let _ = systemctl::parse(&input);
         let _ = journal::parse_any(&input);
         let _ = goroutines::parse(&input);
+        let _ = journal::parse_short_iso(&input);
+        let _ = pgrep::processes(&input);
+        let _ = pgrep::defunct(&input);
+        let _ = proc_stat::parse(&input);
+        let _ = proc_stat::boot_time(&input);
+        let _ = kube::kubelet_pods(&input);
     }
 }
 

@@ -1,5 +1,5 @@
 #![no_main]
-//! Fuzz target: the pgrep parser never panics.
+//! Fuzz target: the pgrep parsers (live shims, processes, zombies) never panic.
 
 use kubestall_node::parse;
 use libfuzzer_sys::fuzz_target;
@@ -7,4 +7,5 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let _ = parse::pgrep::shims(data);
     let _ = parse::pgrep::processes(data);
+    let _ = parse::pgrep::defunct(data);
 });

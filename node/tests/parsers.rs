@@ -631,3 +631,38 @@ fn proc_stat_from_the_kernel() {
         2
     );
 }
+
+/// The errors an operator reads when a node answers in a form the parsers refuse.
+#[test]
+fn error_messages_people_read() {
+    insta::assert_snapshot!(
+        "kubelet_pods_unauthorized",
+        kube::kubelet_pods(&fixture("kube/kubelet-unauthorized.txt"))
+            .expect_err("401")
+            .to_string()
+    );
+    insta::assert_snapshot!(
+        "kubelet_pods_forbidden",
+        kube::kubelet_pods(&fixture("kube/kubelet-forbidden.txt"))
+            .expect_err("403")
+            .to_string()
+    );
+    insta::assert_snapshot!(
+        "systemctl_ambiguous_zone",
+        systemctl::parse(&fixture("systemctl/active-ist.txt"))
+            .expect_err("IST")
+            .to_string()
+    );
+    insta::assert_snapshot!(
+        "journal_field_not_a_string",
+        journal::parse_json(b"{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":{\"x\":1}}\n")
+            .expect_err("object")
+            .to_string()
+    );
+    insta::assert_snapshot!(
+        "proc_stat_too_few_fields",
+        proc_stat::parse(b"12 (x) S 1 2 3\n")
+            .expect_err("short")
+            .to_string()
+    );
+}

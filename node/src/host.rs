@@ -66,6 +66,12 @@ pub struct HostNode<T: Transport, K: Transport> {
 /// USER_HZ, 100 on every architecture microk8s runs on.
 const DEFAULT_CLK_TCK: u64 = 100;
 
+/// Whether the kubelet answered 401 `Unauthorized` or 403 `Forbidden` in plain text.
+fn refused(body: &[u8]) -> bool {
+    let body = body.trim_ascii_start();
+    body.starts_with(b"Unauthorized") || body.starts_with(b"Forbidden")
+}
+
 fn decode<V>(
     out: CmdOutput,
     cmd: &Cmd,
@@ -161,6 +167,16 @@ impl<T: Transport, K: Transport> HostNode<T, K> {
     pub fn kubelet_pods_cmd(&self) -> Cmd {
         self.node_cmd("curl")
             .args(["-sk", "--max-time", "10", "https://127.0.0.1:10250/pods"])
+    }
+
+    /// `kubectl get --raw /api/v1/nodes/NODE/proxy/pods`: the kubelet's `/pods`
+    /// through the API server, for a kubelet that refuses anonymous requests.
+    pub fn kubelet_pods_proxy_cmd(&self) -> Cmd {
+        self.kubectl().args([
+            "get".to_string(),
+            "--raw".into(),
+            format!("/api/v1/nodes/{}/proxy/pods", self.name),
+        ])
     }
 
     /// `kubectl get pods -A --field-selector spec.nodeName=NODE -o json`.
@@ -398,7 +414,14 @@ impl<T: Transport, K: Transport> Observe for HostNode<T, K> {
 
     async fn kubelet_pods(&self) -> Result<Vec<PodRef>, NodeError> {
         let cmd = self.kubelet_pods_cmd();
-        decode(self.node.run(&cmd).await?, &cmd, parse::kube::kubelet_pods)
+        let out = self.node.run(&cmd).await?.check(&cmd)?;
+        // A kubelet that refuses anonymous requests (401/403) is asked through the
+        // API server instead, with the operator's credentials.
+        if refused(&out.stdout) {
+            let cmd = self.kubelet_pods_proxy_cmd();
+            return decode(self.api.run(&cmd).await?, &cmd, parse::kube::kubelet_pods);
+        }
+        Ok(parse::kube::kubelet_pods(&out.stdout)?)
     }
 
     async fn goroutine_dump(&self) -> Result<Option<GoroutineDump>, NodeError> {

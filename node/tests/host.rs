@@ -63,6 +63,11 @@ impl Transport for Recorder {
                 stderr: b"cat: /proc/999/schedstat: No such file or directory\n".to_vec(),
             }),
             ("cat", _) => ok(fixture("schedstat/shim-sample-1.txt")),
+            // A kubelet refusing anonymous requests, and the API server's proxy to it.
+            ("curl", _) => ok(fixture("kube/kubelet-unauthorized.txt")),
+            ("kubectl", _) if argv.contains(&"--raw".to_string()) => {
+                ok(fixture("kube/kubelet-pods.json"))
+            }
             ("kubectl", _) if argv.contains(&"pods".to_string()) => ok(fixture("kube/pods.json")),
             ("kubectl", _) if argv.contains(&"events".to_string()) => {
                 ok(fixture("kube/events.json"))
@@ -131,6 +136,15 @@ fn observes_with_the_runbooks_commands() {
                 .map(|p| p.kubelet_events),
             Some(3)
         );
+        let seen = node
+            .kubelet_pods()
+            .await
+            .expect("kubelet pods through the proxy");
+        assert_eq!(
+            seen,
+            kubestall_node::parse::kube::kubelet_pods(&fixture("kube/kubelet-pods.json"))
+                .expect("fixture parses")
+        );
         node.cordon().await.expect("cordon");
         node.kill(Pid(42), Signal::Kill).await.expect("kill");
         node.restart(&Unit::Kubelite).await.expect("restart");
@@ -194,6 +208,20 @@ fn observes_with_the_runbooks_commands() {
         &ran,
         &["systemctl", "restart", "snap.microk8s.daemon-kubelite"]
     ));
+    assert!(
+        has(
+            &said,
+            &[
+                "kubectl",
+                "--context",
+                "pvek8s",
+                "get",
+                "--raw",
+                "/api/v1/nodes/k8s03/proxy/pods"
+            ]
+        ),
+        "a 401 from the kubelet is retried through the API server: {said:?}"
+    );
     assert!(
         has(
             &said,

@@ -323,7 +323,9 @@ fn handle(t: &Twin, r: &Request) -> Response {
             Response::json(&json!({}))
         }
         ("GET", ["twin", "v1", "nodes", name, "kubelite", "next"]) => next(t, name, r),
-        ("GET", ["twin", "v1", "nodes", name, "kubelet-pods"]) => {
+        // `kubectl get --raw /api/v1/nodes/NODE/proxy/pods` reaches the same view.
+        ("GET", ["twin", "v1", "nodes", name, "kubelet-pods"])
+        | ("GET", ["api", "v1", "nodes", name, "proxy", "pods"]) => {
             let Some(n) = t.node(name) else {
                 return not_found(name);
             };

@@ -51,7 +51,7 @@ pub fn build_image(args: &crate::cli::BuildImageArgs) -> Result<String, Failure>
 }
 
 /// Short scenarios for node twins (they run in wall time), one per mode.
-pub const TWIN_SCENARIOS: [(&str, &str); 5] = [
+pub const TWIN_SCENARIOS: [(&str, &str); 6] = [
     (
         "twin-imagefs-stall.yaml",
         include_str!("../../twin/scenarios/twin-imagefs-stall.yaml"),
@@ -67,6 +67,10 @@ pub const TWIN_SCENARIOS: [(&str, &str); 5] = [
     (
         "twin-kine-corruption.yaml",
         include_str!("../../twin/scenarios/twin-kine-corruption.yaml"),
+    ),
+    (
+        "twin-containerd-freeze.yaml",
+        include_str!("../../twin/scenarios/twin-containerd-freeze.yaml"),
     ),
     (
         "twin-cordoned-restart.yaml",
@@ -86,7 +90,7 @@ pub fn reproduce(
         .iter()
         .filter_map(|(f, text)| Scenario::parse(std::path::Path::new(f), text).ok())
         .find(|s| s.expect.findings.iter().any(|e| e.mode == mode))
-        .ok_or_else(|| Failure::Usage(format!("the container backend reproduces imagefs-stall, watch-stall, pleg-stall and kine-exhaustion; not {mode} yet")))?;
+        .ok_or_else(|| Failure::Usage(format!("the container backend reproduces imagefs-stall, watch-stall, pleg-stall, kine-exhaustion and containerd-freeze; not {mode} yet (orphan-lock-holder needs containerd 2.x's shared shims)")))?;
     scenario.remediation.detect_only = true;
     let image = build_image(&crate::cli::BuildImageArgs {
         force: false,

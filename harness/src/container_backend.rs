@@ -82,6 +82,12 @@ impl Backend for ContainerBackend {
         };
         self.shims_before = nested_shims();
         let cluster = containers::up(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
+        eprintln!(
+            "    {} node twins up in {:.1} s (kubeconfig {})",
+            cluster.nodes.len(),
+            cluster.up_s,
+            cluster.kubeconfig.display()
+        );
         let nodes = cluster
             .nodes
             .iter()

@@ -1,12 +1,13 @@
 //! `kubestall run --backend container`, end to end: every scenario in
-//! `twin/scenarios/` (modes 1, 2 and 3, kine corruption, and the cordoned
-//! restart that must stay healthy) on a fresh three-node cluster of node twins,
-//! with real faults, detected and recovered within the scenario's limits in wall
-//! time; the HTML report shows each run's timeline; afterwards no node
-//! container, network or nested shim is left. Needs root and a Docker engine:
-//! runs when KUBESTALL_CONTAINER_TESTS=1 (`.ci/run` starts dockerd and sets it),
-//! otherwise it says it was skipped and why. Prints the figures
-//! (`cargo test -p kubestall --test containers -- --nocapture`).
+//! `twin/scenarios/` (modes 1, 2 and 3, kine corruption, the EventedPLEG
+//! containerd freeze, and the cordoned restart that must stay healthy) on a
+//! fresh three-node cluster of node twins, with real faults, detected and
+//! recovered within the scenario's limits in wall time; the HTML report shows
+//! each run's timeline; afterwards no node container, network or nested shim is
+//! left. Needs root and a Docker engine: runs when KUBESTALL_CONTAINER_TESTS=1
+//! (`.ci/run` starts dockerd and sets it), otherwise it says it was skipped and
+//! why. Prints the figures (`cargo test -p kubestall --test containers --
+//! --nocapture`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,6 +76,7 @@ fn twin_scenarios_are_detected_and_recovered_on_node_twins() {
     assert_eq!(
         scenarios,
         [
+            "twin-containerd-freeze",
             "twin-cordoned-restart",
             "twin-imagefs-stall",
             "twin-kine-corruption",

@@ -107,7 +107,8 @@ pub struct RunOutcome {
     pub expected: Option<Expected>,
     /// Every finding, in order.
     pub findings: Vec<FindingRecord>,
-    /// Seconds from the first stuck pod to the first expected finding; `null` if none.
+    /// Seconds from the first stuck pod (where no pod got stuck: from the fault
+    /// taking effect) to the first expected finding; `null` if none.
     pub detect_latency_s: Option<f64>,
     /// Seconds from the first expected finding to all the node's pods Running; `null` if none.
     pub recover_s: Option<f64>,

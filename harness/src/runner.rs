@@ -520,11 +520,10 @@ fn evaluate(
                 .filter_map(|e| serde_json::to_value(e).ok())
                 .collect(),
             latency_s: Some(f.at.secs_since(stuck.unwrap_or(boundary))),
-            runbook_rule_s: stuck
-                .and_then(|st| baseline::runbook_rule(f, st))
+            // Measured from the same origin as the finding's latency.
+            runbook_rule_s: baseline::runbook_rule(f, st_or(stuck, boundary))
                 .map(|b| b.fires_at.secs_since(st_or(stuck, boundary))),
-            kubelet_rule_s: stuck
-                .and_then(|st| baseline::kubelet_rule(f, st))
+            kubelet_rule_s: baseline::kubelet_rule(f, st_or(stuck, boundary))
                 .map(|b| b.fires_at.secs_since(st_or(stuck, boundary))),
             from_stuck_pod: stuck.is_some(),
         });
@@ -580,7 +579,7 @@ fn evaluate(
             ));
         }
         if i == hits.iter().flatten().copied().next().unwrap_or(usize::MAX) {
-            out.detect_latency_s = stuck.map(|st| f.at.secs_since(st));
+            out.detect_latency_s = Some(latency.as_secs_f64());
         }
         if !s.remediation.detect_only {
             // Recovered when every pod that was stuck at the finding runs, and the

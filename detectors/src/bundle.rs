@@ -447,6 +447,7 @@ fn classify_journal_entries(node: &NodeName, entries: &[JournalEntry]) -> Detect
                 kine_errors: false,
                 silent_since: None,
                 pleg_since: None,
+                kine_retries: Vec::new(),
             }
         };
     let Some(end) = kinds.last().map(|k| k.0) else {

@@ -55,6 +55,10 @@ pub struct Finding {
     /// Since when PLEG has not completed a relist or resync, when known.
     #[serde(skip)]
     pub pleg_since: Option<Timestamp>,
+    /// The etcd client's `retrying of unary invoker failed` lines seen, as (time,
+    /// attempt), oldest first (for the runbook's "attempt:50+" baseline).
+    #[serde(skip)]
+    pub kine_retries: Vec<(Timestamp, u32)>,
 }
 
 /// A node's findings: `kubestall detect --output json`.

@@ -87,7 +87,8 @@ struct Run {
     /// The last line that shows the process doing work (not a startup line).
     last_activity: Option<Timestamp>,
     pods_mentioned: BTreeSet<String>,
-    kine_attempts: Vec<u32>,
+    /// `retrying of unary invoker failed` lines: (time, attempt).
+    kine_attempts: Vec<(Timestamp, u32)>,
     kine_line: Option<String>,
     pleg_yet: Option<(Timestamp, String)>,
     pleg_last_seen: Option<(Timestamp, String)>,
@@ -259,7 +260,7 @@ impl NodeMonitor {
             LineKind::PlegYetToBeSuccessful => run.pleg_yet = Some((at, message.to_string())),
             LineKind::PlegLastSeenActive => run.pleg_last_seen = Some((at, message.to_string())),
             LineKind::KineRetry(attempt) => {
-                run.kine_attempts.push(attempt);
+                run.kine_attempts.push((at, attempt));
                 run.kine_line = Some(message.to_string());
             }
             LineKind::GoroutineDump => {}
@@ -359,6 +360,7 @@ impl NodeMonitor {
                 .registered_at
                 .map(|r| self.run.last_activity.map_or(r, |a| a.max(r))),
             pleg_since: None,
+            kine_retries: self.run.kine_attempts.clone(),
         }
     }
 
@@ -376,7 +378,7 @@ impl NodeMonitor {
     }
 
     fn kine(&self, now: Timestamp) -> Option<Finding> {
-        let a = &self.run.kine_attempts;
+        let a: Vec<u32> = self.run.kine_attempts.iter().map(|&(_, n)| n).collect();
         let rising = a.windows(2).filter(|w| w[1] > w[0]).count();
         if a.len() < self.cfg.kine_attempts as usize || rising + 1 < self.cfg.kine_attempts as usize
         {

@@ -444,7 +444,7 @@ pub fn render_bench(r: &BenchReport) -> String {
             x(m.vs_kubelet_rule),
         ));
     }
-    out.push_str("\nTimes in seconds of simulated time. det: detection latency from the first stuck pod (from the fault where no pod is stuck); rec: from the finding to every stuck pod Running; runbook: when the runbook's manual rule (5 min silence, mode 1; 10 min, mode 3; pods Pending 5 min, mode 2) would fire; kubelet: its 3-minute PLEG threshold; vs: how many times sooner kubestall finds it.\n");
+    out.push_str("\nTimes in seconds of simulated time. det: detection latency from the first stuck pod (from the fault where no pod is stuck); rec: from the finding to every stuck pod Running; runbook: when the runbook's manual rule (5 min silence, mode 1; 10 min, mode 3; pods Pending 5 min, mode 2; `attempt:50+`, kine) would fire; kubelet: its 3-minute PLEG threshold; vs: how many times sooner kubestall finds it.\n");
     if let Some(d) = &r.detectors {
         out.push_str(&format!(
             "\ndetectors: one poll of a 100-pod node costs {:.1} us of CPU; scanning a {} MiB journal for the runbook's pattern: kubestall {:.2} s, GNU grep {} ({}, same count: {})\n",

@@ -105,6 +105,7 @@ pub fn reproduce(
     let opts = crate::runner::RunOptions {
         poll: std::time::Duration::from_secs(2),
         quiet: std::time::Duration::from_secs(5),
+        stop_when_found: true,
         ..crate::runner::RunOptions::default()
     };
     eprintln!(

@@ -36,6 +36,9 @@ pub struct RunOptions {
     pub replay: String,
     /// Break the detectors on purpose (for testing that a broken detector fails runs).
     pub sabotage: Sabotage,
+    /// End the run as soon as every expected finding is in and every scheduled
+    /// event has happened (`reproduce`: the stall is there, stop watching it).
+    pub stop_when_found: bool,
 }
 
 impl Default for RunOptions {
@@ -46,6 +49,7 @@ impl Default for RunOptions {
             max_remediations: 4,
             replay: "kubestall run".into(),
             sabotage: Sabotage::None,
+            stop_when_found: false,
         }
     }
 }
@@ -253,8 +257,7 @@ async fn drive<B: Backend>(
             .all(|p| p.phase == kubestall_node::PodPhase::Running);
         if now >= t0.add(last_event)
             && expected_found
-            && settled
-            && now.since(last_change) >= opts.quiet
+            && (opts.stop_when_found || settled && now.since(last_change) >= opts.quiet)
         {
             break;
         }

@@ -14,7 +14,7 @@
 //! | `schedstat-1.txt`, `schedstat-2.txt` | `cat /proc/$PID/schedstat`, a few seconds apart (times in `meta.json`) |
 //! | `shims.txt` | `pgrep -a containerd-shim` |
 //! | `tasks.txt` | `ctr --address /var/snap/microk8s/common/run/containerd.sock -n k8s.io tasks list` |
-//! | `kubelet-pods.json` | `curl -sk https://127.0.0.1:10250/pods` |
+//! | `kubelet-pods.json` | `curl -sk https://127.0.0.1:10250/pods` (or `kubectl get --raw /api/v1/nodes/NODE/proxy/pods`) |
 //! | `node.json`, `nodes.json` | `kubectl get node NODE -o json`, `kubectl get nodes -o json` |
 //! | `pods.json`, `events.json` | `kubectl get pods -A --field-selector spec.nodeName=NODE -o json`, `kubectl get events -A -o json` |
 //! | `goroutines.txt` | optional: the kubelite journal after `kill -SIGUSR1` |

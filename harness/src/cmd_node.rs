@@ -178,7 +178,17 @@ async fn capture_into(
     let c = host.tasks_cmd();
     save("tasks.txt", &c, host.run_node(&c).await, &mut meta);
     let c = host.kubelet_pods_cmd();
-    save("kubelet-pods.json", &c, host.run_node(&c).await, &mut meta);
+    let out = host.run_node(&c).await;
+    if out
+        .as_ref()
+        .is_ok_and(|o| kubestall_node::kubelet_refused(&o.stdout))
+    {
+        // The kubelet refuses anonymous requests: the same list through the API server.
+        let c = host.kubelet_pods_proxy_cmd();
+        save("kubelet-pods.json", &c, host.run_api(&c).await, &mut meta);
+    } else {
+        save("kubelet-pods.json", &c, out, &mut meta);
+    }
     for (file, c) in [
         ("node.json", host.node_view_cmd()),
         ("nodes.json", host.nodes_cmd()),

@@ -107,8 +107,9 @@ pub struct RunOutcome {
     pub expected: Option<Expected>,
     /// Every finding, in order.
     pub findings: Vec<FindingRecord>,
-    /// Seconds from the first stuck pod (where no pod got stuck: from the fault
-    /// taking effect) to the first expected finding; `null` if none.
+    /// Seconds from the first stuck pod to the first expected finding; `null` if
+    /// none (a finding's own `latency_s` is measured from the fault when no pod got
+    /// stuck).
     pub detect_latency_s: Option<f64>,
     /// Seconds from the first expected finding to all the node's pods Running; `null` if none.
     pub recover_s: Option<f64>,

@@ -58,7 +58,11 @@ pub fn render_table(runs: &[RunOutcome]) -> String {
                 r.pleg.id(),
                 verdict_word(r.verdict),
                 found,
-                secs(r.detect_latency_s),
+                // Where no pod got stuck, the finding's latency from the fault.
+                secs(
+                    r.detect_latency_s
+                        .or_else(|| r.findings.first().and_then(|f| f.latency_s))
+                ),
                 secs(r.recover_s),
             );
         }

@@ -582,7 +582,9 @@ fn evaluate(
             ));
         }
         if i == hits.iter().flatten().copied().next().unwrap_or(usize::MAX) {
-            out.detect_latency_s = Some(latency.as_secs_f64());
+            // The JSON contract: from the first stuck pod, null when no pod got stuck
+            // (each finding's `latency_s` falls back to the fault).
+            out.detect_latency_s = stuck.map(|st| f.at.secs_since(st));
         }
         if !s.remediation.detect_only {
             // Recovered when every pod that was stuck at the finding runs, and the

@@ -181,7 +181,7 @@ async fn capture_into(
     let out = host.run_node(&c).await;
     if out
         .as_ref()
-        .is_ok_and(|o| kubestall_node::kubelet_refused(&o.stdout))
+        .is_ok_and(|o| kubestall_node::parse::kube::refusal(&o.stdout).is_some())
     {
         // The kubelet refuses anonymous requests: the same list through the API server.
         let c = host.kubelet_pods_proxy_cmd();

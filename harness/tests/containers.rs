@@ -25,23 +25,6 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-fn docker_lines(args: &[&str]) -> Vec<String> {
-    let out = kubestall_twin::docker::command()
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn twin_scenarios_are_detected_and_recovered_on_node_twins() {
     if !enabled() {
@@ -136,23 +119,6 @@ fn twin_scenarios_are_detected_and_recovered_on_node_twins() {
     }
     let _ = std::fs::remove_dir_all(&report);
     // Nothing left behind: no node container, no network, no nested shim.
-    assert_eq!(
-        docker_lines(&["ps", "-aq", "--filter", "label=kubestall.cluster=pvek8s"]),
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        docker_lines(&[
-            "network",
-            "ls",
-            "-q",
-            "--filter",
-            "label=kubestall.cluster=pvek8s"
-        ]),
-        Vec::<String>::new()
-    );
-    let leaked: Vec<u32> = kubestall::container_backend::nested_shims()
-        .difference(&shims_before)
-        .copied()
-        .collect();
-    assert_eq!(leaked, Vec::<u32>::new(), "nested shims left on the host");
+    let left = kubestall::container_backend::leftovers("pvek8s", &shims_before);
+    assert_eq!(left.0, Vec::<String>::new(), "left behind after the run");
 }

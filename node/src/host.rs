@@ -66,13 +66,6 @@ pub struct HostNode<T: Transport, K: Transport> {
 /// USER_HZ, 100 on every architecture microk8s runs on.
 const DEFAULT_CLK_TCK: u64 = 100;
 
-/// Whether the kubelet answered 401 `Unauthorized` or 403 `Forbidden` in plain text
-/// (then ask through the API server: [`HostNode::kubelet_pods_proxy_cmd`]).
-pub fn kubelet_refused(body: &[u8]) -> bool {
-    let body = body.trim_ascii_start();
-    body.starts_with(b"Unauthorized") || body.starts_with(b"Forbidden")
-}
-
 fn decode<V>(
     out: CmdOutput,
     cmd: &Cmd,
@@ -418,7 +411,7 @@ impl<T: Transport, K: Transport> Observe for HostNode<T, K> {
         let out = self.node.run(&cmd).await?.check(&cmd)?;
         // A kubelet that refuses anonymous requests (401/403) is asked through the
         // API server instead, with the operator's credentials.
-        if kubelet_refused(&out.stdout) {
+        if parse::kube::refusal(&out.stdout).is_some() {
             let cmd = self.kubelet_pods_proxy_cmd();
             return decode(self.api.run(&cmd).await?, &cmd, parse::kube::kubelet_pods);
         }

@@ -22,7 +22,7 @@ pub mod transport;
 mod unit;
 
 pub use error::{NodeError, ParseError};
-pub use host::{HostNode, HostPaths, kubelet_refused};
+pub use host::{HostNode, HostPaths};
 pub use mode::{FailureMode, Pleg, UnknownFailureMode};
 pub use name::{ContainerId, InvalidName, NodeName, PodRef};
 pub use observe::{Clock, Control, Observe, Signal};

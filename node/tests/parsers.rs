@@ -359,7 +359,16 @@ fn kubelet_pods_null_items_and_refusals() {
     assert_eq!((e.line, e.text.as_str()), (1, "Unauthorized"));
     assert!(e.message.contains("unauthorized"), "{e}");
     assert!(e.message.contains("client certificate"), "{e}");
-    assert!(e.message.contains("on the node"), "{e}");
+    assert!(e.message.contains("/proxy/pods"), "{e}");
+    assert_eq!(
+        kube::refusal(&fixture("kube/kubelet-unauthorized.txt")),
+        Some(401)
+    );
+    assert_eq!(
+        kube::refusal(&fixture("kube/kubelet-forbidden.txt")),
+        Some(403)
+    );
+    assert_eq!(kube::refusal(&fixture("kube/kubelet-pods.json")), None);
     assert!(
         !e.message.contains("expected value"),
         "not a JSON syntax error: {e}"

@@ -124,13 +124,12 @@ struct Event {
 
 const KUBELET_PODS: &str = "kubelet /pods JSON";
 
-/// What to do when the kubelet refuses `/pods`: where a client certificate it trusts is.
-const KUBELET_AUTH_HINT: &str = "the kubelet's API needs a client certificate it trusts: \
-     run the request on the node with the API server's kubelet client certificate \
-     (microk8s: `curl --cert /var/snap/microk8s/current/certs/apiserver-kubelet-client.crt \
-     --key /var/snap/microk8s/current/certs/apiserver-kubelet-client.key`, \
-     `server.crt`/`server.key` on older releases), \
-     or ask through the API server: `kubectl get --raw /api/v1/nodes/NODE/proxy/pods`";
+/// What to do when the kubelet refuses `/pods`.
+const KUBELET_AUTH_HINT: &str = "the kubelet refuses this client: ask through the \
+     API server (`kubectl get --raw /api/v1/nodes/NODE/proxy/pods`, which kubestall does \
+     itself), or pass curl the client certificate the API server uses for kubelets \
+     (`--kubelet-client-certificate` and `--kubelet-client-key` in \
+     /var/snap/microk8s/current/args/kube-apiserver)";
 
 /// What to do when the API server refuses a request.
 const API_AUTH_HINT: &str = "check the kubeconfig and context kubectl uses";
@@ -140,6 +139,7 @@ const API_AUTH_HINT: &str = "check the kubeconfig and context kubectl uses";
 /// curl prints that body as if it were the document. Say so instead of reporting
 /// a JSON syntax error at column 1.
 fn refused(what: &'static str, input: &[u8]) -> Option<ParseError> {
+    let status = refusal(input)?;
     let text = String::from_utf8_lossy(input);
     let first = text.trim_start().lines().next().unwrap_or("").trim_end();
     let line = text
@@ -151,14 +151,30 @@ fn refused(what: &'static str, input: &[u8]) -> Option<ParseError> {
     } else {
         API_AUTH_HINT
     };
-    let message = if first == "Unauthorized" || first.starts_with("Unauthorized:") {
-        format!("the request was unauthorized (HTTP 401): {hint}")
-    } else if first.starts_with("Forbidden") {
-        format!("the request was forbidden (HTTP 403): {hint}")
-    } else {
-        return None;
+    let message = match status {
+        401 => format!("the request was unauthorized (HTTP 401): {hint}"),
+        _ => format!("the request was forbidden (HTTP 403): {hint}"),
     };
     Some(ParseError::new(what, line, message, first))
+}
+
+/// The HTTP status of a plain-text refusal where JSON was expected: 401 for
+/// `Unauthorized`, 403 for `Forbidden (user=..., ...)`, as the kubelet and the API
+/// server write them; `None` for anything else.
+pub fn refusal(input: &[u8]) -> Option<u16> {
+    let first = input
+        .trim_ascii_start()
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii_end();
+    if first == b"Unauthorized" || first.starts_with(b"Unauthorized:") {
+        Some(401)
+    } else if first.starts_with(b"Forbidden") {
+        Some(403)
+    } else {
+        None
+    }
 }
 
 fn json<'a, T: Deserialize<'a>>(what: &'static str, input: &'a [u8]) -> Result<T, ParseError> {

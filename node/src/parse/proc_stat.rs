@@ -85,8 +85,9 @@ impl ProcStat {
 ///
 /// ```
 /// use kubestall_node::parse::proc_stat::{parse, ProcState};
-/// let s = parse(b"81 (a) b (c) S 1 0 0 0 -1 4194304 126 0 0 0 0 0 0 0 20 0 1 0 60965 2990080\n").unwrap();
+/// let s = parse(b"81 (a) b (c) S 1 0 0 0 -1 4194304 126 0 0 0 0 0 0 0 20 0 1 0 60965 2990080\n")?;
 /// assert_eq!((s.comm.as_str(), s.state, s.start_ticks), ("a) b (c", ProcState::Sleeping, 60965));
+/// # Ok::<(), kubestall_node::ParseError>(())
 /// ```
 pub fn parse(input: &[u8]) -> Result<ProcStat, ParseError> {
     let text = super::text(WHAT, input)?;
@@ -139,8 +140,9 @@ fn parse_line(line: &str) -> Result<ProcStat, String> {
 /// The boot time from `/proc/stat`'s `btime SECONDS` line.
 ///
 /// ```
-/// let t = kubestall_node::parse::proc_stat::boot_time(b"cpu  1 2 3\nbtime 1796194248\n").unwrap();
+/// let t = kubestall_node::parse::proc_stat::boot_time(b"cpu  1 2 3\nbtime 1796194248\n")?;
 /// assert_eq!(t, kubestall_node::Timestamp::from_secs(1_796_194_248));
+/// # Ok::<(), kubestall_node::ParseError>(())
 /// ```
 pub fn boot_time(input: &[u8]) -> Result<Timestamp, ParseError> {
     let text = String::from_utf8_lossy(input);

@@ -54,6 +54,10 @@ pub struct Meta {
     /// Commands that failed while capturing, with their error.
     #[serde(default)]
     pub errors: std::collections::BTreeMap<String, String>,
+    /// The socket of the containerd whose tasks `tasks.txt` lists: the shims of
+    /// that containerd (in `k8s.io`) are the node's own. microk8s's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containerd_address: Option<String>,
 }
 
 /// A bundle read from disk.
@@ -266,6 +270,19 @@ impl Clock for Snapshot<'_> {
 impl Observe for Snapshot<'_> {
     fn node_name(&self) -> &NodeName {
         &self.b.node
+    }
+    /// The containerd whose tasks the bundle lists: shims are judged against it.
+    fn kubelet_runtime(&self) -> kubestall_node::KubeletRuntime {
+        match &self.b.meta.containerd_address {
+            Some(a) => kubestall_node::KubeletRuntime::at(a.clone()),
+            None => kubestall_node::KubeletRuntime::microk8s(),
+        }
+    }
+    /// A bundle is evidence, not a machine: it proves no identity.
+    async fn identity(&self) -> Result<kubestall_node::NodeIdentity, NodeError> {
+        Err(Self::absent(
+            "the node's identity (a bundle cannot be acted on)",
+        ))
     }
     async fn journal(&self, unit: &Unit, since: Timestamp) -> Result<Vec<JournalEntry>, NodeError> {
         let now = self.now();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kubestall_node::{
     FailureMode, NodeError, NodeName, Observe, Pid, Pleg, PodPhase, PodRef, PodView, Schedstat,
-    Timestamp, Unit, orphaned_shims,
+    Timestamp, Unit, orphaned_shims, own_shims,
 };
 
 use crate::finding::{Evidence, Finding};
@@ -193,7 +193,18 @@ impl NodeMonitor {
         if !stuck.is_empty() {
             found.extend(self.classify_stuck(node, now, &stuck).await);
         }
-        if let Some(f) = self.containerd_freeze_by_pleg(now) {
+        // Generic PLEG prints `pleg was last seen active` too, when its relist hangs on
+        // orphaned shims: that is the PLEG stall already found, not a frozen containerd
+        // (whose fix, a containerd restart, would not help).
+        let pleg_stall_found = found
+            .iter()
+            .any(|f| matches!(f.mode, FailureMode::PlegStall | FailureMode::KineExhaustion))
+            || self.run.reported.contains(&FailureMode::PlegStall)
+            || self.run.reported.contains(&FailureMode::KineExhaustion);
+        if self.pleg() == Pleg::Evented
+            && !pleg_stall_found
+            && let Some(f) = self.containerd_freeze_by_pleg(now)
+        {
             found.push(f);
         }
         found.extend(self.lock_holders(node, now).await);
@@ -475,14 +486,17 @@ impl NodeMonitor {
             let shims = node.shims().await;
             let (orphans, shim_ev) = match (&shims, &tasks) {
                 (Ok(sh), Ok(tk)) => {
-                    let orphans: Vec<String> = orphaned_shims(sh, tk)
+                    let rt = node.kubelet_runtime();
+                    let orphans: Vec<String> = orphaned_shims(sh, tk, &rt)
                         .map(|s| s.container_id.short().to_string())
                         .collect();
                     let ev = Evidence::new(
                         "shims",
                         format!(
-                            "{} shims, {} running tasks, {} orphaned (by exact container id){}",
-                            sh.len(),
+                            "{} shims of {} in {}, {} running tasks, {} orphaned (by exact container id){}",
+                            own_shims(sh, &rt).count(),
+                            rt.address,
+                            rt.namespace,
                             tk.len(),
                             orphans.len(),
                             if orphans.is_empty() {

@@ -88,7 +88,13 @@ fn the_runbook_goroutine_dump_in_a_journal_is_a_watch_stall() {
 /// the runbook's identical schedstat samples, and the API's view of a pod bound
 /// a minute after the kubelet registered.
 fn pleg_bundle(dir: &Path) {
-    let journal = fixture("modes/mode3.json");
+    pleg_bundle_with(dir, &[]);
+}
+
+/// The same bundle with more kubelite lines, each `secs` after the kubelet
+/// registered, written as journald wrote the fixture's own kubelite lines.
+fn pleg_bundle_with(dir: &Path, extra: &[(u64, &str)]) {
+    let mut journal = fixture("modes/mode3.json");
     let entries = parse::journal::parse_json(&journal).expect("journal");
     let kubelite: Vec<_> = entries
         .iter()
@@ -97,6 +103,25 @@ fn pleg_bundle(dir: &Path) {
     let pid = kubelite[0].pid.expect("pid").0;
     let started = kubelite[0].at;
     let registered = kubelite.last().expect("lines").at;
+    if !extra.is_empty() {
+        let text = String::from_utf8_lossy(&journal).into_owned();
+        let last = text
+            .lines()
+            .rfind(|l| l.contains("\"SYSLOG_IDENTIFIER\":\"microk8s.daemon-kubelite\""))
+            .expect("a kubelite line");
+        let mut more = text.clone();
+        for (secs, message) in extra {
+            let mut v: serde_json::Value = serde_json::from_str(last).expect("json line");
+            let at = registered.add(std::time::Duration::from_secs(*secs));
+            v["MESSAGE"] = (*message).into();
+            v["__REALTIME_TIMESTAMP"] = at.as_micros().to_string().into();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("__CURSOR");
+            }
+            more.push_str(&format!("{v}\n"));
+        }
+        journal = more.into_bytes();
+    }
     let bound = registered.add(std::time::Duration::from_secs(60));
     let t1 = registered.add(std::time::Duration::from_secs(120));
     let t2 = t1.add(std::time::Duration::from_secs(3));
@@ -104,9 +129,11 @@ fn pleg_bundle(dir: &Path) {
     std::fs::create_dir_all(dir).expect("dir");
     w(
         "meta.json",
-        serde_json::json!({"node": "k8s03", "schedstat_at": [t1.to_string(), t2.to_string()]})
-            .to_string()
-            .as_bytes(),
+        serde_json::json!({"node": "k8s03", "schedstat_at": [t1.to_string(), t2.to_string()],
+            // The fixtures were captured from a containerd under a temporary root.
+            "containerd_address": CAPTURED_CONTAINERD})
+        .to_string()
+        .as_bytes(),
     );
     w("journal-kubelite.json", &journal);
     let c = started.civil();
@@ -130,6 +157,28 @@ fn pleg_bundle(dir: &Path) {
     w("kubelet-pods.json", &fixture("kube/kubelet-pods.json"));
 }
 
+/// The socket of the containerd the shim and task fixtures were captured from.
+const CAPTURED_CONTAINERD: &str =
+    "/tmp/kubestall-capture.sF6nmS/var/snap/microk8s/common/run/containerd.sock";
+
+/// Generic PLEG prints `pleg was last seen active ...; threshold is 3m0s` while its
+/// relist hangs on orphaned shims (kubelet.go, upstream). That is the PLEG stall,
+/// and only that: never a second `containerd-freeze` finding, whose fix (restart
+/// containerd) would leave the orphans in place.
+#[test]
+fn generic_pleg_unhealthy_lines_on_a_pleg_stall_are_no_containerd_freeze() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let line = "E0522 02:38:21.000000    2211 kubelet.go:2525] \"Skipping pod synchronization\" err=\"PLEG is not healthy: pleg was last seen active 4m30s ago; threshold is 3m0s\"";
+    pleg_bundle_with(dir.path(), &[(100, line), (110, line)]);
+    let b = read_bundle(dir.path()).expect("bundle");
+    let r = classify_bundle(&b);
+    assert_eq!(
+        r.findings.iter().map(|f| f.mode).collect::<Vec<_>>(),
+        vec![FailureMode::PlegStall],
+        "{r:#?}"
+    );
+}
+
 #[test]
 fn a_bundle_of_real_captures_is_a_pleg_stall_with_one_exact_orphan() {
     let dir = std::env::temp_dir().join(format!("kubestall-bundle-{}", std::process::id()));
@@ -146,9 +195,9 @@ fn a_bundle_of_real_captures_is_a_pleg_stall_with_one_exact_orphan() {
         .find(|e| e.signal == "shims")
         .expect("shim evidence");
     assert!(
-        shims
-            .value
-            .starts_with("3 shims, 2 running tasks, 1 orphaned"),
+        shims.value.starts_with(&format!(
+            "3 shims of {CAPTURED_CONTAINERD} in k8s.io, 2 running tasks, 1 orphaned"
+        )),
         "{}",
         shims.value
     );

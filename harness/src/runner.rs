@@ -123,7 +123,7 @@ pub async fn run<B: Backend>(
         }
         Ok(_) => {}
         Err(e) => {
-            out.failures.push(format!("cleanup failed: {e}"));
+            out.failures.push(format!("teardown: {e}"));
             out.verdict = Verdict::Error;
         }
     }
@@ -328,7 +328,8 @@ async fn confirm_faults<N: Control>(
             FaultSpec::OrphanShims { count, shared, .. } => {
                 match (node.shims().await, node.tasks().await) {
                     (Ok(sh), Ok(tk)) => {
-                        orphaned_shims(&sh, &tk).count() >= (count - shared.min(count)) as usize
+                        orphaned_shims(&sh, &tk, &node.kubelet_runtime()).count()
+                            >= (count - shared.min(count)) as usize
                     }
                     _ => false,
                 }

@@ -15,8 +15,8 @@ use crate::name::{NodeName, PodRef};
 use crate::observe::{Clock, Control, Observe, Signal};
 use crate::parse;
 use crate::signals::{
-    GoroutineDump, JournalEntry, NodeView, Pid, PodView, ProcessInfo, Schedstat, ServiceState,
-    ShimProcess, Task,
+    GoroutineDump, JournalEntry, KubeletRuntime, MICROK8S_CONTAINERD_SOCKET, NodeIdentity,
+    NodeView, Pid, PodView, ProcessInfo, Schedstat, ServiceState, ShimProcess, Task,
 };
 use crate::time::Timestamp;
 use crate::transport::{Cmd, CmdOutput, Transport};
@@ -29,6 +29,8 @@ pub struct HostPaths {
     pub ctr: String,
     /// containerd's socket.
     pub containerd_socket: String,
+    /// The kubelet's args file (microk8s: `/var/snap/microk8s/current/args/kubelet`).
+    pub kubelet_args: String,
     /// `kubectl`.
     pub kubectl: String,
     /// `--context`, if any.
@@ -43,13 +45,30 @@ impl Default for HostPaths {
     fn default() -> Self {
         HostPaths {
             ctr: "/snap/microk8s/current/bin/ctr".into(),
-            containerd_socket: "/var/snap/microk8s/common/run/containerd.sock".into(),
+            containerd_socket: MICROK8S_CONTAINERD_SOCKET.into(),
+            kubelet_args: KUBELET_ARGS.into(),
             kubectl: "kubectl".into(),
             context: None,
             kubeconfig: None,
             sudo: false,
         }
     }
+}
+
+/// microk8s's kubelet flags, one a line.
+const KUBELET_ARGS: &str = "/var/snap/microk8s/current/args/kubelet";
+
+/// The value of `--hostname-override` in a kubelet args file (`--flag=value` or
+/// `--flag value`, `#` comments), if set.
+fn hostname_override(args: &str) -> Option<String> {
+    args.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .find_map(|l| {
+            let rest = l.strip_prefix("--hostname-override")?;
+            let v = rest.strip_prefix('=').or_else(|| rest.strip_prefix(' '))?;
+            let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+            (!v.is_empty()).then(|| v.to_string())
+        })
 }
 
 /// A real node: node commands through `T`, kubectl through `K`.
@@ -297,6 +316,27 @@ impl<T: Transport, K: Transport> Observe for HostNode<T, K> {
         &self.name
     }
 
+    fn kubelet_runtime(&self) -> KubeletRuntime {
+        KubeletRuntime::at(self.paths.containerd_socket.clone())
+    }
+
+    /// `cat /proc/sys/kernel/hostname` and the kubelet's `--hostname-override`.
+    async fn identity(&self) -> Result<NodeIdentity, NodeError> {
+        let cmd = self.node_cmd("cat").arg("/proc/sys/kernel/hostname");
+        let out = self.node.run(&cmd).await?.check(&cmd)?;
+        let hostname = Some(out.stdout_text().trim().to_string()).filter(|h| !h.is_empty());
+        // No args file (not a microk8s node, or another layout): no override.
+        let args = self.node_cmd("cat").arg(self.paths.kubelet_args.clone());
+        let kubelet_node_name = match self.node.run(&args).await {
+            Ok(o) if o.success() => hostname_override(&o.stdout_text()),
+            _ => None,
+        };
+        Ok(NodeIdentity {
+            hostname,
+            kubelet_node_name,
+        })
+    }
+
     async fn journal(&self, unit: &Unit, since: Timestamp) -> Result<Vec<JournalEntry>, NodeError> {
         let cmd = self.journal_cmd(unit, since);
         let mut entries = decode(self.node.run(&cmd).await?, &cmd, parse::journal::parse_json)?;
@@ -479,5 +519,25 @@ impl<T: Transport, K: Transport> Control for HostNode<T, K> {
             return Err(NodeError::NoSuchProcess(pid));
         }
         out.check(&cmd).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hostname_override;
+
+    #[test]
+    fn reads_the_kubelets_hostname_override_in_either_form() {
+        let args = "# kubelet\n--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--hostname-override=k8s03 # set by hand\n";
+        assert_eq!(hostname_override(args).as_deref(), Some("k8s03"));
+        assert_eq!(
+            hostname_override("--hostname-override \"k8s02\"\n").as_deref(),
+            Some("k8s02")
+        );
+        assert_eq!(
+            hostname_override("#--hostname-override=x\n--node-ip=10.0.0.3\n"),
+            None
+        );
+        assert_eq!(hostname_override("--hostname-override=\n"), None);
     }
 }

@@ -27,8 +27,9 @@ pub use mode::{FailureMode, Pleg, UnknownFailureMode};
 pub use name::{ContainerId, InvalidName, NodeName, PodRef};
 pub use observe::{Clock, Control, Observe, Signal};
 pub use signals::{
-    ActiveState, Frame, Goroutine, GoroutineDump, JournalEntry, NodeView, Pid, PodPhase, PodView,
-    ProcessInfo, Schedstat, ServiceState, ShimProcess, Task, TaskStatus, orphaned_shims,
+    ActiveState, Frame, Goroutine, GoroutineDump, JournalEntry, KUBELET_NAMESPACE, KubeletRuntime,
+    MICROK8S_CONTAINERD_SOCKET, NodeIdentity, NodeView, Pid, PodPhase, PodView, ProcessInfo,
+    Schedstat, ServiceState, ShimProcess, Task, TaskStatus, orphaned_shims, own_shims,
 };
 pub use time::Timestamp;
 pub use transport::{Cmd, CmdOutput, Local, Transport};

@@ -13,8 +13,8 @@ use crate::error::NodeError;
 use crate::name::NodeName;
 use crate::name::PodRef;
 use crate::signals::{
-    GoroutineDump, JournalEntry, NodeView, Pid, PodView, ProcessInfo, Schedstat, ServiceState,
-    ShimProcess, Task,
+    GoroutineDump, JournalEntry, KubeletRuntime, NodeIdentity, NodeView, Pid, PodView, ProcessInfo,
+    Schedstat, ServiceState, ShimProcess, Task,
 };
 use crate::time::Timestamp;
 use crate::unit::Unit;
@@ -34,6 +34,15 @@ pub trait Observe: Clock {
     /// The node's name.
     fn node_name(&self) -> &NodeName;
 
+    /// The containerd that serves this node's kubelet: which shims and tasks are
+    /// the node's own (see [`crate::orphaned_shims`]).
+    fn kubelet_runtime(&self) -> KubeletRuntime;
+
+    /// Who the machine behind this backend says it is: its hostname and the
+    /// kubelet's node name. Remediation checks it before any step, so that a
+    /// node-scoped backend never acts on a machine it was not aimed at.
+    fn identity(&self) -> impl Future<Output = Result<NodeIdentity, NodeError>> + Send;
+
     /// `journalctl -u UNIT --since T -o json`: entries at or after `since`, oldest first.
     fn journal(
         &self,
@@ -47,7 +56,8 @@ pub trait Observe: Clock {
     /// `cat /proc/PID/schedstat`.
     fn schedstat(&self, pid: Pid) -> impl Future<Output = Result<Schedstat, NodeError>> + Send;
 
-    /// `pgrep -a containerd-shim`, run on the node: every shim with its container id.
+    /// `pgrep -a containerd-shim`, run on the node: every shim on the machine with
+    /// its container id, namespace and containerd address, the node's own and others'.
     fn shims(&self) -> impl Future<Output = Result<Vec<ShimProcess>, NodeError>> + Send;
 
     /// `ctr --address SOCK -n k8s.io tasks list`.
@@ -149,6 +159,12 @@ impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
 impl<T: Observe + ?Sized> Observe for std::sync::Arc<T> {
     fn node_name(&self) -> &NodeName {
         (**self).node_name()
+    }
+    fn kubelet_runtime(&self) -> KubeletRuntime {
+        (**self).kubelet_runtime()
+    }
+    fn identity(&self) -> impl Future<Output = Result<NodeIdentity, NodeError>> + Send {
+        (**self).identity()
     }
     fn journal(
         &self,

@@ -67,8 +67,110 @@ pub struct ShimProcess {
     pub container_id: ContainerId,
     /// containerd namespace (`-namespace`, `k8s.io` for pods).
     pub namespace: String,
+    /// The socket of the containerd that started it (`-address`), when given.
+    /// A shim of another containerd (Docker's, a second runtime) is never ours.
+    pub address: Option<String>,
     /// When the process started, when known.
     pub started_at: Option<Timestamp>,
+}
+
+impl ShimProcess {
+    /// Whether this shim serves the kubelet of the node whose runtime is `rt`:
+    /// started by that containerd (`-address`) in its Kubernetes namespace.
+    pub fn belongs_to(&self, rt: &KubeletRuntime) -> bool {
+        self.namespace == rt.namespace
+            && self
+                .address
+                .as_deref()
+                .is_some_and(|a| same_socket(a, &rt.address))
+    }
+}
+
+/// containerd prints its socket as a path or as `unix://PATH`.
+fn same_socket(a: &str, b: &str) -> bool {
+    let path = |s: &str| {
+        s.strip_prefix("unix://")
+            .unwrap_or(s)
+            .trim_end_matches('/')
+            .to_string()
+    };
+    path(a) == path(b)
+}
+
+/// The containerd socket of a microk8s node.
+pub const MICROK8S_CONTAINERD_SOCKET: &str = "/var/snap/microk8s/common/run/containerd.sock";
+
+/// The containerd namespace the kubelet's CRI uses.
+pub const KUBELET_NAMESPACE: &str = "k8s.io";
+
+/// The containerd that serves a node's kubelet, and its namespace: what makes a
+/// shim or a task the node's own. Everything outside it (Docker's `moby` shims,
+/// another containerd's, `ctr run` in `default`) is left alone by every step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeletRuntime {
+    /// containerd's socket (`--address`).
+    pub address: String,
+    /// The CRI namespace (`k8s.io`).
+    pub namespace: String,
+}
+
+impl KubeletRuntime {
+    /// microk8s's: `/var/snap/microk8s/common/run/containerd.sock`, namespace `k8s.io`.
+    pub fn microk8s() -> Self {
+        KubeletRuntime::at(MICROK8S_CONTAINERD_SOCKET)
+    }
+
+    /// The containerd at `address`, namespace `k8s.io`.
+    pub fn at(address: impl Into<String>) -> Self {
+        KubeletRuntime {
+            address: address.into(),
+            namespace: KUBELET_NAMESPACE.into(),
+        }
+    }
+}
+
+/// Who a node says it is: what proves that a node-scoped backend acts on the
+/// node it was asked about.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    /// The machine's hostname (`/proc/sys/kernel/hostname`).
+    pub hostname: Option<String>,
+    /// The kubelet's `--hostname-override`, from its args file, when set.
+    pub kubelet_node_name: Option<String>,
+}
+
+impl NodeIdentity {
+    /// The name the kubelet registers under: the override, else the hostname
+    /// (lowercased, as the kubelet does).
+    pub fn kubelet_name(&self) -> Option<String> {
+        self.kubelet_node_name
+            .as_deref()
+            .or(self.hostname.as_deref())
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+    }
+
+    /// Whether this is node `name`: the kubelet's node name, or the hostname
+    /// (short or fully qualified), is `name`.
+    pub fn is(&self, name: &NodeName) -> bool {
+        let want = name.as_str();
+        let short = |n: &str| n.split('.').next().unwrap_or(n).to_ascii_lowercase();
+        self.kubelet_name().is_some_and(|n| n == want)
+            || self
+                .hostname
+                .as_deref()
+                .is_some_and(|h| h.trim().eq_ignore_ascii_case(want) || short(h.trim()) == want)
+    }
+
+    /// The names it goes by, for messages (`k8s02 (kubelet node k8s02)`).
+    pub fn describe(&self) -> String {
+        match (&self.hostname, &self.kubelet_node_name) {
+            (Some(h), Some(k)) if h != k => format!("host {h} (kubelet node {k})"),
+            (Some(h), _) => format!("host {h}"),
+            (None, Some(k)) => format!("kubelet node {k}"),
+            (None, None) => "a machine that gave no hostname".into(),
+        }
+    }
 }
 
 /// A containerd task's status, as `ctr tasks list` prints it.
@@ -274,29 +376,45 @@ impl GoroutineDump {
     }
 }
 
-/// The runbook's orphaned shims: shim processes whose container id is not the id
-/// of any task containerd lists.
+/// The runbook's orphaned shims: shims of the node's own containerd, in its
+/// Kubernetes namespace, whose container id is not the id of any task that
+/// containerd lists there.
 ///
 /// Ids are compared exactly. The runbook's shell loop uses `grep -q "$CID"`, a
 /// substring match, which would call a shim live when its id is a substring of a
 /// listed id (and, on the kill side, miscount); here a shim is an orphan if and
-/// only if no task has exactly its id.
+/// only if no task has exactly its id. Shims of another containerd (`-address`)
+/// or another namespace (Docker's `moby`) are never orphans of this node, however
+/// their ids compare: the task list says nothing about them.
 ///
 /// ```
-/// use kubestall_node::{orphaned_shims, ContainerId, Pid, ShimProcess, Task, TaskStatus};
+/// use kubestall_node::{orphaned_shims, ContainerId, KubeletRuntime, Pid, ShimProcess, Task, TaskStatus};
+/// let rt = KubeletRuntime::microk8s();
 /// let id = |s: &str| ContainerId::new(s).unwrap();
-/// let shim = |p, s: &str| ShimProcess { pid: Pid(p), container_id: id(s), namespace: "k8s.io".into(), started_at: None };
-/// let shims = [shim(10, "abc"), shim(11, "abcdef")];
+/// let shim = |p, s: &str, ns: &str| ShimProcess {
+///     pid: Pid(p), container_id: id(s), namespace: ns.into(),
+///     address: Some(rt.address.clone()), started_at: None,
+/// };
+/// let shims = [shim(10, "abc", "k8s.io"), shim(11, "abcdef", "k8s.io"), shim(12, "d0cker", "moby")];
 /// let tasks = [Task { id: id("abcdef"), pid: Pid(20), status: TaskStatus::Running }];
-/// let orphans: Vec<u32> = orphaned_shims(&shims, &tasks).map(|s| s.pid.0).collect();
-/// assert_eq!(orphans, [10]); // "abc" is a prefix of a live id, and still an orphan
+/// let orphans: Vec<u32> = orphaned_shims(&shims, &tasks, &rt).map(|s| s.pid.0).collect();
+/// assert_eq!(orphans, [10]); // "abc" is a prefix of a live id, and still an orphan; moby's is not ours
 /// ```
 pub fn orphaned_shims<'a>(
     shims: &'a [ShimProcess],
     tasks: &[Task],
+    runtime: &'a KubeletRuntime,
 ) -> impl Iterator<Item = &'a ShimProcess> + 'a {
     let live: std::collections::HashSet<ContainerId> = tasks.iter().map(|t| t.id.clone()).collect();
     shims
         .iter()
-        .filter(move |s| !live.contains(&s.container_id))
+        .filter(move |s| s.belongs_to(runtime) && !live.contains(&s.container_id))
+}
+
+/// The node's own shims: those of its containerd, in its Kubernetes namespace.
+pub fn own_shims<'a>(
+    shims: &'a [ShimProcess],
+    runtime: &'a KubeletRuntime,
+) -> impl Iterator<Item = &'a ShimProcess> + 'a {
+    shims.iter().filter(move |s| s.belongs_to(runtime))
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use kubestall_node::parse::proc_stat::{self, ProcState};
 use kubestall_node::parse::{ctr, goroutines, journal, kube, pgrep, schedstat, systemctl};
-use kubestall_node::{ActiveState, PodPhase, PodRef, TaskStatus, Timestamp, Unit, orphaned_shims};
+use kubestall_node::{
+    ActiveState, KubeletRuntime, PodPhase, PodRef, TaskStatus, Timestamp, Unit, orphaned_shims,
+};
 use proptest::prelude::*;
 
 fn fixture(path: &str) -> Vec<u8> {
@@ -52,7 +54,16 @@ fn pgrep_shims_from_containerd() {
     assert!(shims.iter().all(|s| s.namespace == "k8s.io"));
     // The same containers as ctr lists: no orphan.
     let tasks = ctr::parse(&fixture("ctr/tasks-list.txt")).expect("parses");
-    assert_eq!(orphaned_shims(&shims, &tasks).count(), 0);
+    // The capture ran containerd under a temporary root: that socket is the node's.
+    let rt = KubeletRuntime::at(
+        "/tmp/kubestall-capture.sF6nmS/var/snap/microk8s/common/run/containerd.sock",
+    );
+    assert!(shims.iter().all(|s| s.belongs_to(&rt)));
+    assert_eq!(orphaned_shims(&shims, &tasks, &rt).count(), 0);
+    // Judged against another containerd, none of them is the node's, so none is an
+    // orphan even with no task listed at all.
+    let other = KubeletRuntime::microk8s();
+    assert_eq!(orphaned_shims(&shims, &[], &other).count(), 0);
     // A shell whose command line mentions the pattern is not a shim.
     let mixed = b"900 bash -c pgrep -af containerd-shim\n644 /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id abc -address /run/x.sock\n";
     assert_eq!(pgrep::shims(mixed).expect("parses").len(), 1);

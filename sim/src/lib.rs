@@ -49,9 +49,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kubestall_node::{
-    ActiveState, Clock, Control, GoroutineDump, JournalEntry, NodeError, NodeName, NodeView,
-    Observe, Pid, PodRef, PodView, ProcessInfo, Schedstat, ServiceState, ShimProcess, Signal, Task,
-    TaskStatus, Timestamp, Unit,
+    ActiveState, Clock, Control, GoroutineDump, JournalEntry, KubeletRuntime, NodeError,
+    NodeIdentity, NodeName, NodeView, Observe, Pid, PodRef, PodView, ProcessInfo, Schedstat,
+    ServiceState, ShimProcess, Signal, Task, TaskStatus, Timestamp, Unit,
 };
 
 pub use action::Action;
@@ -169,6 +169,11 @@ impl Sim {
     pub fn pods(&self) -> Vec<PodView> {
         let w = self.w();
         w.pods.iter().map(|p| pod_view(&w, p)).collect()
+    }
+
+    /// The scheduled actions the model refused so far: when, what, and why.
+    pub fn rejected(&self) -> Vec<(Timestamp, String)> {
+        self.w().rejected.clone()
     }
 
     /// The event trace (one line per processed event), when `SimConfig::trace` is on.
@@ -294,6 +299,18 @@ impl Observe for SimNode {
         &self.name
     }
 
+    fn kubelet_runtime(&self) -> KubeletRuntime {
+        KubeletRuntime::microk8s()
+    }
+
+    /// A simulated node is the node it was made as.
+    async fn identity(&self) -> Result<NodeIdentity, NodeError> {
+        Ok(NodeIdentity {
+            hostname: Some(self.name.to_string()),
+            kubelet_node_name: None,
+        })
+    }
+
     async fn journal(&self, unit: &Unit, since: Timestamp) -> Result<Vec<JournalEntry>, NodeError> {
         let Some(u) = UnitKind::of(unit) else {
             return Ok(Vec::new());
@@ -346,6 +363,7 @@ impl Observe for SimNode {
                     pid: Pid(pid),
                     container_id: World::container_id(id)?,
                     namespace: "k8s.io".into(),
+                    address: Some(kubestall_node::MICROK8S_CONTAINERD_SOCKET.into()),
                     started_at,
                 })
             })

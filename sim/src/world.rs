@@ -349,6 +349,9 @@ pub(crate) struct World {
     pub nodes: Vec<Node>,
     pub trace: Option<String>,
     pub events: u64,
+    /// Scheduled actions the model refused, with when and why: a scenario that
+    /// asks for something impossible must say so, not be silently ignored.
+    pub rejected: Vec<(Timestamp, String)>,
 }
 
 fn go_version(microk8s: &str) -> String {
@@ -369,6 +372,7 @@ impl World {
             nodes: Vec::new(),
             trace: cfg.trace.then(String::new),
             events: 0,
+            rejected: Vec::new(),
         };
         for nc in &cfg.nodes {
             let mut rng = Rng::new(cfg.seed, &format!("node/{}", nc.name));
@@ -603,7 +607,10 @@ impl World {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::Action(a) => {
-                let _ = self.apply(a);
+                let what = format!("{a:?}");
+                if let Err(e) = self.apply(a) {
+                    self.rejected.push((self.now, format!("{what}: {e}")));
+                }
             }
             Ev::Bind(p) => self.bind(p),
             Ev::ApiUp(n, g) if self.live(n, g) => self.api_up(n),

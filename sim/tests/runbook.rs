@@ -123,13 +123,15 @@ impl World {
     fn orphans(&self) -> usize {
         let shims = run(self.node.shims()).expect("shims");
         let tasks = run(self.node.tasks()).expect("tasks");
-        orphaned_shims(&shims, &tasks).count()
+        orphaned_shims(&shims, &tasks, &self.node.kubelet_runtime()).count()
     }
 
     fn kill_orphans(&self) -> usize {
         let shims = run(self.node.shims()).expect("shims");
         let tasks = run(self.node.tasks()).expect("tasks");
-        let pids: Vec<Pid> = orphaned_shims(&shims, &tasks).map(|s| s.pid).collect();
+        let pids: Vec<Pid> = orphaned_shims(&shims, &tasks, &self.node.kubelet_runtime())
+            .map(|s| s.pid)
+            .collect();
         for p in &pids {
             run(self.node.kill(*p, Signal::Kill)).expect("kill");
         }

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubestall_node::{orphaned_shims, parse};
+use kubestall_node::{KubeletRuntime, orphaned_shims, parse};
 use serde_json::{Value, json};
 
 use crate::http::{Response, call, serve};
@@ -67,7 +67,7 @@ pub fn real_orphans() -> Vec<String> {
         return Vec::new();
     };
     match (parse::pgrep::shims(&shims), parse::ctr::parse(&tasks)) {
-        (Ok(s), Ok(t)) => orphaned_shims(&s, &t)
+        (Ok(s), Ok(t)) => orphaned_shims(&s, &t, &KubeletRuntime::at(SOCK))
             .map(|s| s.container_id.to_string())
             .collect(),
         _ => Vec::new(),

@@ -130,6 +130,7 @@ pub fn shims(input: &[u8]) -> Result<Vec<ShimProcess>, ParseError> {
             pid: p.pid,
             container_id,
             namespace: arg("-namespace").unwrap_or("default").to_string(),
+            address: arg("-address").map(str::to_string),
             started_at: None,
         });
     }

@@ -135,6 +135,7 @@ async fn capture_into(
     let mut meta = Meta {
         node: args.node.clone(),
         context: args.context.clone(),
+        containerd_address: Some(host.kubelet_runtime().address),
         ..Meta::default()
     };
     let since = Timestamp::now_wall().sub(Duration::from_secs(30 * 60));
@@ -145,7 +146,13 @@ async fn capture_into(
         meta.commands.insert(file.to_string(), cmd.to_string());
         match out {
             Ok(o) if o.success() => {
-                let _ = std::fs::write(dir.join(file), &o.stdout);
+                let path = dir.join(file);
+                if let Err(e) = std::fs::write(&path, &o.stdout) {
+                    meta.errors.insert(
+                        file.to_string(),
+                        format!("cannot write {}: {e}", path.display()),
+                    );
+                }
             }
             Ok(o) => {
                 meta.errors.insert(
@@ -237,7 +244,13 @@ async fn capture_into(
                     && let Ok(entries) = kubestall_node::parse::journal::parse_json(&o.stdout)
                 {
                     let text: String = entries.iter().map(|e| format!("{}\n", e.message)).collect();
-                    let _ = std::fs::write(dir.join("goroutines.txt"), text);
+                    let path = dir.join("goroutines.txt");
+                    if let Err(e) = std::fs::write(&path, text) {
+                        meta.errors.insert(
+                            "goroutines.txt".into(),
+                            format!("cannot write {}: {e}", path.display()),
+                        );
+                    }
                 }
             }
             Ok(None) => {
@@ -351,19 +364,23 @@ fn resume(args: &RemediateArgs, log: &Path) -> Result<(), Failure> {
         ))
     })?;
     if !args.execute {
-        let done = records
-            .iter()
-            .filter(|r| r.event == audit::Event::Done)
-            .filter_map(|r| r.step)
-            .max()
-            .unwrap_or(0);
+        let progress = audit::Progress::of(&records)
+            .map_err(|e| Failure::Usage(format!("{}: {e}", log.display())))?;
+        let steps = progress.steps();
+        let next = steps.get(progress.done).map_or_else(
+            || "nothing: every step is done".to_string(),
+            |s| format!("step {} ({})", progress.done + 1, s.why),
+        );
         println!(
-            "# {} on {}: {} of {} steps done; resuming would continue with step {}.",
+            "# {} on {}: {} of {} steps done{}; resuming would continue with {next}.",
             plan.procedure,
             plan.node,
-            done,
-            plan.steps.len(),
-            done + 1
+            progress.done,
+            steps.len(),
+            match progress.escalated_at {
+                Some(n) => format!(" (escalated to the nuclear option after step {n})"),
+                None => String::new(),
+            },
         );
         print!(
             "{}",

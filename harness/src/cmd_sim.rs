@@ -100,7 +100,12 @@ pub fn stall_on_sim(mode: FailureMode, seed: u64) -> Result<Stalled, Failure> {
                         Locks::memory(),
                         "sim",
                     );
-                    let _ = exec.execute(n, &plan, &mut AuditLog::memory()).await;
+                    if let Err(e) = exec.execute(n, &plan, &mut AuditLog::memory()).await {
+                        eprintln!(
+                            "reproduce: preparing {mode}: {} on {}: {e}",
+                            plan.procedure, plan.node
+                        );
+                    }
                 }
             }
             nodes[0].sleep(Duration::from_secs(1)).await;

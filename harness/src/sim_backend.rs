@@ -170,7 +170,21 @@ impl Backend for SimBackend {
 
     async fn down(&mut self) -> Result<Leftovers, BackendError> {
         // Nothing outside this process: dropping the model is the whole teardown.
-        self.sim = None;
-        Ok(Leftovers::default())
+        // A scheduled fault or workload event the model refused is reported here,
+        // at the end of the run, rather than lost.
+        let rejected = self.sim.take().map(|s| s.rejected()).unwrap_or_default();
+        if rejected.is_empty() {
+            Ok(Leftovers::default())
+        } else {
+            Err(BackendError::Failed(format!(
+                "the model refused {} scheduled action(s): {}",
+                rejected.len(),
+                rejected
+                    .iter()
+                    .map(|(at, what)| format!("{what} (at {})", at.rfc3339()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )))
+        }
     }
 }

@@ -179,3 +179,50 @@ pub fn read(path: &Path) -> Result<Vec<Record>, AuditError> {
     }
     Ok(out)
 }
+
+/// Where a remediation stood when its log ends: what `--resume` continues.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The plan, as first recorded.
+    pub plan: Plan,
+    /// The step (1-based) after which the run escalated to the nuclear option.
+    pub escalated_at: Option<usize>,
+    /// The last step (1-based, over [`Plan::executed_steps`]) that ended well.
+    pub done: usize,
+    /// The procedure ended well.
+    pub finished: bool,
+}
+
+impl Progress {
+    /// Reads the progress from a log's records.
+    pub fn of(records: &[Record]) -> Result<Progress, String> {
+        let plan = records
+            .iter()
+            .find_map(|r| r.plan.clone())
+            .ok_or_else(|| "the log has no plan record: not a kubestall audit log".to_string())?;
+        let escalated_at = records
+            .iter()
+            .filter(|r| r.event == Event::Escalate)
+            .find_map(|r| r.step);
+        if records.iter().any(|r| r.event == Event::Escalate) && escalated_at.is_none() {
+            return Err("the log's escalation record names no step".into());
+        }
+        let done = records
+            .iter()
+            .filter(|r| r.event == Event::Done)
+            .filter_map(|r| r.step)
+            .max()
+            .unwrap_or(0);
+        Ok(Progress {
+            finished: records.iter().any(|r| r.event == Event::Finished),
+            plan,
+            escalated_at,
+            done,
+        })
+    }
+
+    /// The steps the run carries out, escalation included as it happened.
+    pub fn steps(&self) -> Vec<&crate::plan::PlannedStep> {
+        self.plan.executed_steps(self.escalated_at)
+    }
+}

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use kubestall_node::{
     ActiveState, Control, NodeError, PodPhase, Schedstat, Signal, Timestamp, Unit, klog::KlogLine,
-    orphaned_shims,
+    orphaned_shims, own_shims,
 };
 use serde::Serialize;
 
-use crate::audit::{AuditError, AuditLog, Event, Record};
+use crate::audit::{AuditError, AuditLog, Event, Progress, Record};
 use crate::lock::{Held, Locks};
 use crate::plan::{Plan, PlannedStep, ProcedureId, Step};
 use crate::render::{RenderOptions, render_step};
@@ -64,6 +64,18 @@ pub enum RemediationError {
         reason: String,
         /// The step as commands, to do it by hand.
         command: String,
+    },
+    /// The backend is not on the node the plan is for. Nothing was done.
+    #[error(
+        "refused: the plan is for {asked}, but this backend reaches {found}; nothing was done\n  what to do: {todo}"
+    )]
+    WrongNode {
+        /// The node the plan is for.
+        asked: String,
+        /// Who the machine says it is.
+        found: String,
+        /// How to reach the right node.
+        todo: String,
     },
     /// Another remediation holds the node.
     #[error(transparent)]
@@ -152,42 +164,66 @@ impl Executor {
             detail: format!("procedure {}", plan.procedure),
             plan: Some(plan.clone()),
         })?;
-        self.run(node, plan, audit, 0, false).await
+        self.run(node, plan, audit, 0, None).await
     }
 
-    /// Continues the remediation recorded in `records` after its last completed step.
+    /// Continues the remediation recorded in `records` after its last completed
+    /// step, over the same step list the interrupted run was carrying out
+    /// (escalation included).
     pub async fn resume<C: Control>(
         &self,
         node: &C,
         records: &[crate::audit::Record],
         audit: &mut AuditLog,
     ) -> Result<Outcome, RemediationError> {
-        let plan = records
-            .iter()
-            .find_map(|r| r.plan.clone())
-            .ok_or_else(|| RemediationError::Resume("the log has no plan record".into()))?;
-        if &plan.node != node.node_name() {
+        let progress = Progress::of(records).map_err(RemediationError::Resume)?;
+        if &progress.plan.node != node.node_name() {
             return Err(RemediationError::Resume(format!(
                 "the log is for {}, not {}",
-                plan.node,
+                progress.plan.node,
                 node.node_name()
             )));
         }
-        if records.iter().any(|r| r.event == Event::Finished) {
+        if progress.finished {
             return Ok(Outcome {
-                procedure: plan.procedure,
+                procedure: progress.plan.procedure,
                 steps: Vec::new(),
-                escalated: false,
+                escalated: progress.escalated_at.is_some(),
             });
         }
-        let escalated = records.iter().any(|r| r.event == Event::Escalate);
-        let next = records
-            .iter()
-            .filter(|r| r.event == Event::Done)
-            .filter_map(|r| r.step)
-            .max()
-            .unwrap_or(0);
-        self.run(node, &plan, audit, next, escalated).await
+        self.run(
+            node,
+            &progress.plan,
+            audit,
+            progress.done,
+            progress.escalated_at,
+        )
+        .await
+    }
+
+    /// Refuses unless the machine behind `node` is the plan's node.
+    async fn check_identity<C: Control>(
+        &self,
+        node: &C,
+        plan: &Plan,
+    ) -> Result<(), RemediationError> {
+        let refuse = |found: String| RemediationError::WrongNode {
+            asked: plan.node.to_string(),
+            found,
+            todo: format!(
+                "run kubestall on {} itself, or reach it with a backend that goes there (`--backend ssh`, once it exists)",
+                plan.node
+            ),
+        };
+        let id = node
+            .identity()
+            .await
+            .map_err(|e| refuse(format!("a machine whose identity could not be read ({e})")))?;
+        if id.is(&plan.node) {
+            Ok(())
+        } else {
+            Err(refuse(id.describe()))
+        }
     }
 
     async fn run<C: Control>(
@@ -196,20 +232,18 @@ impl Executor {
         plan: &Plan,
         audit: &mut AuditLog,
         from: usize,
-        escalated_before: bool,
+        escalated_at: Option<usize>,
     ) -> Result<Outcome, RemediationError> {
+        self.check_identity(node, plan).await?;
         let _guard = self
             .locks
             .acquire(&format!("{}-{}", self.cluster, plan.node))?;
         let mut outcome = Outcome {
             procedure: plan.procedure,
             steps: Vec::new(),
-            escalated: escalated_before,
+            escalated: escalated_at.is_some(),
         };
-        let mut steps: Vec<&PlannedStep> = plan.steps.iter().collect();
-        if escalated_before {
-            steps.extend(plan.escalation.iter());
-        }
+        let mut steps: Vec<&PlannedStep> = plan.executed_steps(escalated_at);
         let mut i = from;
         while i < steps.len() {
             let s = steps[i];
@@ -294,8 +328,7 @@ impl Executor {
                         })?;
                         outcome.escalated = true;
                         // The remaining ordinary steps are replaced by the nuclear option.
-                        steps.truncate(i + 1);
-                        steps.extend(plan.escalation.iter());
+                        steps = plan.executed_steps(Some(number));
                         i += 1;
                         continue;
                     }
@@ -335,25 +368,27 @@ impl Executor {
     ) -> Result<String, StepError> {
         let deadline = node.now().add(s.timeout);
         let fail = |e: NodeError| StepError::Failed(e.to_string());
+        if s.needs_cordon {
+            let v = node.node().await.map_err(fail)?;
+            if !v.unschedulable {
+                return Err(StepError::Refused(
+                    format!(
+                        "step {number} ({}) of the {} procedure runs only on a cordoned node, and {} is schedulable: pods bound while it runs would hit the watch stall",
+                        kind(&s.step),
+                        plan.procedure,
+                        plan.node
+                    ),
+                    format!(
+                        "cordon first: kubectl --context {} cordon {}",
+                        self.cluster, plan.node
+                    ),
+                ));
+            }
+        }
         match &s.step {
             Step::Cordon => self.cordon(node).await,
-            Step::Uncordon => {
-                node.uncordon().await.map_err(fail)?;
-                Ok("uncordoned".into())
-            }
+            Step::Uncordon => self.uncordon(node).await,
             Step::Restart { unit } | Step::Start { unit } => {
-                if *unit == Unit::Kubelite && needs_cordon(plan.procedure) {
-                    let v = node.node().await.map_err(fail)?;
-                    if !v.unschedulable {
-                        return Err(StepError::Refused(
-                            format!(
-                                "kubelite is never restarted on a schedulable node in the {} procedure: pods bound during the restart would hit the watch stall",
-                                plan.procedure
-                            ),
-                            format!("cordon first: kubectl --context <ctx> cordon {}", plan.node),
-                        ));
-                    }
-                }
                 let started = node.now();
                 if matches!(s.step, Step::Restart { .. }) {
                     node.restart(unit).await.map_err(fail)?;
@@ -365,7 +400,6 @@ impl Executor {
                     node.start(unit).await.map_err(fail)?;
                 }
                 let st = node.service(unit).await.map_err(fail)?;
-                let _ = number;
                 Ok(format!(
                     "{unit} {} at {} (pid {})",
                     if matches!(s.step, Step::Restart { .. }) {
@@ -396,16 +430,23 @@ impl Executor {
             },
             Step::KillOrphanedShims => kill_orphans(node).await,
             Step::KillAllShims => {
+                let rt = node.kubelet_runtime();
                 let shims = node.shims().await.map_err(fail)?;
+                let own: Vec<_> = own_shims(&shims, &rt).collect();
                 let mut killed = 0;
-                for s in &shims {
+                for s in &own {
                     match node.kill(s.pid, Signal::Kill).await {
                         Ok(()) => killed += 1,
                         Err(NodeError::NoSuchProcess(_)) => {}
                         Err(e) => return Err(fail(e)),
                     }
                 }
-                Ok(format!("killed {killed} of {} shims", shims.len()))
+                Ok(format!(
+                    "killed {killed} shims of {} in {}; left {} other shims alone",
+                    rt.address,
+                    rt.namespace,
+                    shims.len() - own.len()
+                ))
             }
             Step::KillLockOrphans { app } => kill_lock_orphans(node, app).await,
             Step::PostIncidentCheck { apps } => {
@@ -508,6 +549,28 @@ impl Executor {
         ))
     }
 
+    /// Uncordons only a node that can take pods: kubelite active and the node Ready.
+    /// Anything else (a resume that lost its place, a stopped kubelite) would send
+    /// pods to a node that never runs them.
+    async fn uncordon<C: Control>(&self, node: &C) -> Result<String, StepError> {
+        let fail = |e: NodeError| StepError::Failed(e.to_string());
+        let svc = node.service(&Unit::Kubelite).await.map_err(fail)?;
+        let v = node.node().await.map_err(fail)?;
+        if svc.active != ActiveState::Active || !v.ready {
+            return Err(StepError::Refused(
+                format!(
+                    "{} is not ready for pods (kubelite {}, node {}); it stays cordoned",
+                    node.node_name(),
+                    svc.active.as_str(),
+                    if v.ready { "Ready" } else { "NotReady" }
+                ),
+                "find out why kubelite is not running, then uncordon by hand or resume".into(),
+            ));
+        }
+        node.uncordon().await.map_err(fail)?;
+        Ok("uncordoned".into())
+    }
+
     /// kubelite works after its restart: a line that is not a startup line or a
     /// PLEG complaint, or CPU used across two samples.
     async fn wait_kubelite_work<C: Control>(
@@ -570,15 +633,6 @@ fn truncate(s: &str, n: usize) -> &str {
     &s[..end]
 }
 
-/// Mode 2 and 3 procedures (and the nuclear option) restart kubelite only cordoned.
-fn needs_cordon(p: ProcedureId) -> bool {
-    use kubestall_node::FailureMode as M;
-    matches!(
-        p,
-        ProcedureId::Fix(M::WatchStall | M::PlegStall | M::KineExhaustion) | ProcedureId::Nuclear
-    )
-}
-
 enum StepError {
     Refused(String, String),
     Failed(String),
@@ -610,22 +664,41 @@ fn rec(
     }
 }
 
-/// Kills exactly the shims whose container id no task has, re-checking the task
-/// list right before the kills. Without a task list it kills nothing.
+/// Kills exactly the node's shims (its containerd's, in `k8s.io`) whose container
+/// id no task has, re-checking the task list right before the kills. Without a
+/// task list, or with an empty one while the node has shims, it kills nothing: an
+/// empty answer from a confused containerd would make every shim an orphan.
 async fn kill_orphans<C: Control>(node: &C) -> Result<String, StepError> {
+    let rt = node.kubelet_runtime();
     let tasks = node.tasks().await.map_err(|e| {
-        StepError::Failed(format!("cannot list containerd tasks ({e}); refusing to kill shims without knowing which are live"))
+        StepError::Refused(
+            format!("cannot list containerd tasks ({e}); refusing to kill shims without knowing which are live"),
+            "check that containerd answers (`systemctl is-active snap.microk8s.daemon-containerd`), or use the nuclear option with --allow-nuclear".into(),
+        )
     })?;
     let shims = node
         .shims()
         .await
         .map_err(|e| StepError::Failed(e.to_string()))?;
-    let orphans: Vec<_> = orphaned_shims(&shims, &tasks).cloned().collect();
+    let own = own_shims(&shims, &rt).count();
+    if tasks.is_empty() && own > 0 {
+        return Err(StepError::Refused(
+            format!(
+                "containerd at {} lists no task in {} while {own} of its shims run; refusing to call every shim an orphan",
+                rt.address, rt.namespace
+            ),
+            format!(
+                "look by hand: `ctr --address {} -n {} tasks list` and `pgrep -a containerd-shim`; the nuclear option (--allow-nuclear) stops kubelite before killing every shim",
+                rt.address, rt.namespace
+            ),
+        ));
+    }
+    let orphans: Vec<_> = orphaned_shims(&shims, &tasks, &rt).cloned().collect();
     if orphans.is_empty() {
         return Ok(format!(
-            "no orphaned shims ({} shims, {} tasks)",
-            shims.len(),
-            tasks.len()
+            "no orphaned shims ({own} shims of the node's containerd, {} tasks; {} other shims left alone)",
+            tasks.len(),
+            shims.len() - own
         ));
     }
     // Right before killing: a task may have appeared since.
@@ -646,9 +719,10 @@ async fn kill_orphans<C: Control>(node: &C) -> Result<String, StepError> {
         }
     }
     Ok(format!(
-        "killed {} orphaned shims: {}",
+        "killed {} orphaned shims: {}; {} other shims left alone",
         killed.len(),
-        killed.join(", ")
+        killed.join(", "),
+        shims.len() - own
     ))
 }
 

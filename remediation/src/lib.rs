@@ -17,7 +17,7 @@ mod lock;
 mod plan;
 mod render;
 
-pub use audit::{AuditLog, Record};
+pub use audit::{AuditLog, Progress, Record};
 pub use executor::{Executor, Outcome, RemediationError, SafetyPolicy, StepOutcome};
 pub use lock::{Guard, Held, Locks};
 pub use plan::{Plan, PlanContext, PlannedStep, ProcedureId, Step, plan_for};

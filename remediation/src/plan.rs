@@ -86,9 +86,11 @@ pub enum Step {
         /// The unit.
         unit: Unit,
     },
-    /// Kill shims whose container id is exactly no task's id.
+    /// Kill the node's shims (its containerd's, in `k8s.io`) whose container id
+    /// is exactly no task's id.
     KillOrphanedShims,
-    /// Kill every shim (the nuclear option).
+    /// Kill every shim of the node's containerd in `k8s.io` (the nuclear option);
+    /// other runtimes' shims are never touched.
     KillAllShims,
     /// Kill the older instance of a lock-using service whose `/run/<app>/` is empty.
     KillLockOrphans {
@@ -123,6 +125,19 @@ pub struct PlannedStep {
     pub timeout: Duration,
     /// Why, in the runbook's words.
     pub why: String,
+    /// The step may run only on a cordoned node: the executor refuses it on a
+    /// schedulable one (pods bound while kubelite or the runtime restarts hit the
+    /// watch stall). Declared by each procedure, step by step.
+    #[serde(default)]
+    pub needs_cordon: bool,
+}
+
+impl PlannedStep {
+    /// The same step, allowed only on a cordoned node.
+    fn cordoned(mut self) -> Self {
+        self.needs_cordon = true;
+        self
+    }
 }
 
 mod secs {
@@ -156,6 +171,24 @@ pub struct Plan {
     pub escalation: Vec<PlannedStep>,
 }
 
+impl Plan {
+    /// The steps as they are carried out: the plan's steps, or, after an
+    /// escalation at step `n` (1-based), the first `n` of them followed by the
+    /// escalation. The live run and a resume both build their list here, so a
+    /// resume replays exactly what the interrupted run was doing.
+    pub fn executed_steps(&self, escalated_at: Option<usize>) -> Vec<&PlannedStep> {
+        match escalated_at {
+            None => self.steps.iter().collect(),
+            Some(n) => self
+                .steps
+                .iter()
+                .take(n)
+                .chain(self.escalation.iter())
+                .collect(),
+        }
+    }
+}
+
 /// What a plan is made for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlanContext {
@@ -187,6 +220,7 @@ fn step(step: Step, secs: u64, why: &str) -> PlannedStep {
         step,
         timeout: Duration::from_secs(secs),
         why: why.to_string(),
+        needs_cordon: false,
     }
 }
 
@@ -201,11 +235,17 @@ pub fn plan_for(id: ProcedureId, ctx: &PlanContext) -> Plan {
             if !ctx.emergency {
                 steps.push(step(Step::Cordon, 30, "a planned restart is cordoned first, or pods scheduled during it hit the watch stall (Failure Mode 2)"));
             }
-            steps.push(step(
+            let restart = step(
                 Step::Restart { unit: kubelite() },
                 60,
                 "a kubelite restart clears the eviction manager's imagefs stall",
-            ));
+            );
+            // An emergency restart is the operator's explicit choice to go uncordoned.
+            steps.push(if ctx.emergency {
+                restart
+            } else {
+                restart.cordoned()
+            });
             steps.push(step(Step::WaitReady, 120, "the node returns to Ready"));
             if !ctx.emergency {
                 steps.push(step(
@@ -222,11 +262,14 @@ pub fn plan_for(id: ProcedureId, ctx: &PlanContext) -> Plan {
                 30,
                 "no pod may be bound between the restart and the kubelet's initial LIST",
             ));
-            steps.push(step(
-                Step::Restart { unit: kubelite() },
-                60,
-                "the new kubelet LISTs the pre-assigned pods",
-            ));
+            steps.push(
+                step(
+                    Step::Restart { unit: kubelite() },
+                    60,
+                    "the new kubelet LISTs the pre-assigned pods",
+                )
+                .cordoned(),
+            );
             steps.push(step(
                 Step::WaitReady,
                 120,
@@ -245,19 +288,25 @@ pub fn plan_for(id: ProcedureId, ctx: &PlanContext) -> Plan {
                 30,
                 "cordon the node first if not already cordoned",
             ));
-            steps.push(step(
-                Step::KillOrphanedShims,
-                60,
-                "shims without a running task hang the first relist",
-            ));
-            if ctx.kine_errors || id == ProcedureId::Fix(M::KineExhaustion) {
-                steps.push(step(
-                    Step::Restart {
-                        unit: Unit::K8sDqlite,
-                    },
+            steps.push(
+                step(
+                    Step::KillOrphanedShims,
                     60,
-                    "kine connection errors: k8s-dqlite is not restarted with kubelite",
-                ));
+                    "shims without a running task hang the first relist",
+                )
+                .cordoned(),
+            );
+            if ctx.kine_errors || id == ProcedureId::Fix(M::KineExhaustion) {
+                steps.push(
+                    step(
+                        Step::Restart {
+                            unit: Unit::K8sDqlite,
+                        },
+                        60,
+                        "kine connection errors: k8s-dqlite is not restarted with kubelite",
+                    )
+                    .cordoned(),
+                );
                 steps.push(step(Step::Pause { secs: 10 }, 15, "sleep 10"));
                 steps.push(step(
                     Step::VerifyActive {
@@ -267,11 +316,14 @@ pub fn plan_for(id: ProcedureId, ctx: &PlanContext) -> Plan {
                     "verify kine is up",
                 ));
             }
-            steps.push(step(
-                Step::Restart { unit: kubelite() },
-                60,
-                "a fresh kubelet relists without the orphans",
-            ));
+            steps.push(
+                step(
+                    Step::Restart { unit: kubelite() },
+                    60,
+                    "a fresh kubelet relists without the orphans",
+                )
+                .cordoned(),
+            );
             steps.push(step(
                 Step::WaitKubeliteLogs,
                 30,
@@ -292,13 +344,16 @@ pub fn plan_for(id: ProcedureId, ctx: &PlanContext) -> Plan {
                 30,
                 "no new pods while the runtime restarts",
             ));
-            steps.push(step(
-                Step::Restart {
-                    unit: Unit::Containerd,
-                },
-                60,
-                "containerd gRPC is frozen: restart containerd",
-            ));
+            steps.push(
+                step(
+                    Step::Restart {
+                        unit: Unit::Containerd,
+                    },
+                    60,
+                    "containerd gRPC is frozen: restart containerd",
+                )
+                .cordoned(),
+            );
             steps.push(step(
                 Step::VerifyActive {
                     unit: Unit::Containerd,
@@ -306,11 +361,14 @@ pub fn plan_for(id: ProcedureId, ctx: &PlanContext) -> Plan {
                 30,
                 "check containerd is running",
             ));
-            steps.push(step(
-                Step::Restart { unit: kubelite() },
-                60,
-                "if restarting containerd, also restart kubelite after it recovers",
-            ));
+            steps.push(
+                step(
+                    Step::Restart { unit: kubelite() },
+                    60,
+                    "if restarting containerd, also restart kubelite after it recovers",
+                )
+                .cordoned(),
+            );
             steps.push(step(Step::WaitReady, 120, "the node returns to Ready"));
             steps.push(step(
                 Step::WaitPodsRunning,
@@ -349,19 +407,22 @@ fn nuclear_steps(ctx: &PlanContext) -> Vec<PlannedStep> {
             },
             60,
             "stop kubelite FIRST, then kill ALL shims",
-        ),
+        )
+        .cordoned(),
         step(
             Step::KillAllShims,
             60,
             "shim enumeration or hidden orphans keep the relist blocked",
-        ),
+        )
+        .cordoned(),
         step(
             Step::Restart {
                 unit: Unit::K8sDqlite,
             },
             60,
             "reset kine's connection state (the WAL and data are untouched)",
-        ),
+        )
+        .cordoned(),
         step(Step::Pause { secs: 10 }, 15, "sleep 10"),
         step(
             Step::Start {
@@ -369,7 +430,8 @@ fn nuclear_steps(ctx: &PlanContext) -> Vec<PlannedStep> {
             },
             60,
             "start kubelite on a clean slate",
-        ),
+        )
+        .cordoned(),
         step(Step::WaitReady, 120, "the node returns to Ready"),
         step(
             Step::WaitPodsRunning,

@@ -7,6 +7,17 @@ use std::time::Duration;
 use kubestall_node::{Clock, NodeName, Observe, Pleg, PodPhase};
 use kubestall_sim::{Action, Sim, SimConfig, SimNode, SimNodeConfig};
 
+/// Every procedure id, as `--procedure` takes it.
+pub const PROCEDURES: [&str; 7] = [
+    "imagefs-stall",
+    "watch-stall",
+    "pleg-stall",
+    "kine-exhaustion",
+    "containerd-freeze",
+    "orphan-lock-holder",
+    "nuclear",
+];
+
 /// The simulator's futures complete at once.
 pub fn run<F: Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);

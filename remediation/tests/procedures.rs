@@ -187,29 +187,8 @@ fn each_procedure_recovers_its_mode_within_the_runbook_limits_across_seeds() {
 
 #[test]
 fn a_persisting_pleg_stall_escalates_to_the_nuclear_option_only_when_allowed() {
-    let setup = || {
-        let (sim, node) = cluster(3, Pleg::Generic, "2.1.3", Duration::from_secs(5));
-        let k = name("k8s03");
-        sim.apply(Action::LeaveOrphanShims {
-            node: k.clone(),
-            count: 12,
-            shared: 5,
-        })
-        .expect("orphans");
-        sim.apply(Action::Cordon { node: k.clone() })
-            .expect("cordon");
-        sim.apply(Action::RestartUnit {
-            node: k.clone(),
-            unit: Unit::Kubelite,
-        })
-        .expect("restart");
-        run(node.sleep(Duration::from_secs(20)));
-        sim.apply(Action::Uncordon { node: k }).expect("uncordon");
-        run(node.sleep(Duration::from_secs(60)));
-        node
-    };
     let plan = plan_for(ProcedureId::Fix(FailureMode::PlegStall), &ctx(false));
-    let node = setup();
+    let node = persisting_stall(false);
     let err = run(executor(false).execute(&node, &plan, &mut AuditLog::memory()))
         .expect_err("stall persists");
     assert!(err.to_string().contains("--allow-nuclear"), "{err}");
@@ -218,7 +197,7 @@ fn a_persisting_pleg_stall_escalates_to_the_nuclear_option_only_when_allowed() {
         "left cordoned"
     );
 
-    let node = setup();
+    let node = persisting_stall(false);
     let outcome =
         run(executor(true).execute(&node, &plan, &mut AuditLog::memory())).expect("escalates");
     assert!(outcome.escalated);
@@ -227,43 +206,185 @@ fn a_persisting_pleg_stall_escalates_to_the_nuclear_option_only_when_allowed() {
     assert_eq!(stuck(&node), 0);
 }
 
-#[test]
-fn a_crash_after_any_step_resumes_to_a_healthy_uncordoned_node() {
-    let plan = plan_for(ProcedureId::Fix(FailureMode::WatchStall), &ctx(false));
-    for k in 1..=plan.steps.len() {
-        let node = break_node(7, FailureMode::WatchStall);
-        let dir = std::env::temp_dir().join(format!("kubestall-crash-{}-{k}", std::process::id()));
-        let path = dir.join("audit.jsonl");
-        let _ = std::fs::remove_dir_all(&dir);
-        let locks = Locks::Files(dir.join("locks"));
-        let mut first = Executor::new(SafetyPolicy::default(), locks.clone(), "pvek8s");
-        first.halt_after = Some(k);
-        let mut log = AuditLog::append(&path).expect("log");
-        let restarts_before = registrations(&node);
-        match run(first.execute(&node, &plan, &mut log)) {
-            Err(RemediationError::Halted(n)) => assert_eq!(n, k),
-            Ok(_) if k == plan.steps.len() => {}
-            other => panic!("step {k}: {other:?}"),
-        }
-        // A new process reads the log and continues after the last completed step.
-        let records = audit::read(&path).expect("read log");
-        let second = Executor::new(SafetyPolicy::default(), locks, "pvek8s");
-        let mut log = AuditLog::append(&path).expect("log");
-        run(second.resume(&node, &records, &mut log))
-            .unwrap_or_else(|e| panic!("resume after step {k}: {e}"));
+/// A PLEG stall (or kine exhaustion) that the ordinary fix cannot clear, so that
+/// the procedure escalates to the nuclear option (shared shims hide 5 orphans).
+fn persisting_stall(kine: bool) -> SimNode {
+    let (sim, node) = cluster(3, Pleg::Generic, "2.1.3", Duration::from_secs(5));
+    let k = name("k8s03");
+    sim.apply(Action::LeaveOrphanShims {
+        node: k.clone(),
+        count: 12,
+        shared: 5,
+    })
+    .expect("orphans");
+    sim.apply(Action::Cordon { node: k.clone() })
+        .expect("cordon");
+    let restarts = if kine { 5 } else { 1 };
+    for _ in 0..restarts {
+        sim.apply(Action::RestartUnit {
+            node: k.clone(),
+            unit: Unit::Kubelite,
+        })
+        .expect("restart");
         run(node.sleep(Duration::from_secs(20)));
-        assert_eq!(stuck(&node), 0, "after a crash at step {k}");
-        assert!(
-            !run(node.node()).expect("node").unschedulable,
-            "uncordoned after a crash at step {k}"
-        );
-        // kubelite was restarted exactly once: nothing that must not be done twice was.
-        assert_eq!(
-            registrations(&node) - restarts_before,
-            1,
-            "one restart with a crash after step {k}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
+    }
+    sim.apply(Action::Uncordon { node: k }).expect("uncordon");
+    run(node.sleep(Duration::from_secs(60)));
+    node
+}
+
+struct Case {
+    what: &'static str,
+    procedure: ProcedureId,
+    kine: bool,
+    escalates: bool,
+    make: fn() -> SimNode,
+}
+
+#[test]
+fn a_crash_after_any_step_of_any_procedure_resumes_to_a_healthy_uncordoned_node() {
+    let cases = [
+        Case {
+            what: "imagefs-stall",
+            procedure: ProcedureId::Fix(FailureMode::ImagefsStall),
+            kine: false,
+            escalates: false,
+            make: || break_node(7, FailureMode::ImagefsStall),
+        },
+        Case {
+            what: "watch-stall",
+            procedure: ProcedureId::Fix(FailureMode::WatchStall),
+            kine: false,
+            escalates: false,
+            make: || break_node(7, FailureMode::WatchStall),
+        },
+        Case {
+            what: "pleg-stall",
+            procedure: ProcedureId::Fix(FailureMode::PlegStall),
+            kine: false,
+            escalates: false,
+            make: || break_node(7, FailureMode::PlegStall),
+        },
+        Case {
+            what: "kine-exhaustion",
+            procedure: ProcedureId::Fix(FailureMode::KineExhaustion),
+            kine: true,
+            escalates: false,
+            make: || break_node(7, FailureMode::KineExhaustion),
+        },
+        Case {
+            what: "containerd-freeze",
+            procedure: ProcedureId::Fix(FailureMode::ContainerdFreeze),
+            kine: false,
+            escalates: false,
+            make: || break_node(7, FailureMode::ContainerdFreeze),
+        },
+        Case {
+            what: "orphan-lock-holder",
+            procedure: ProcedureId::Fix(FailureMode::OrphanLockHolder),
+            kine: false,
+            escalates: false,
+            make: || break_node(7, FailureMode::OrphanLockHolder),
+        },
+        Case {
+            what: "nuclear",
+            procedure: ProcedureId::Nuclear,
+            kine: false,
+            escalates: false,
+            make: || break_node(7, FailureMode::PlegStall),
+        },
+        Case {
+            what: "pleg-stall escalated",
+            procedure: ProcedureId::Fix(FailureMode::PlegStall),
+            kine: false,
+            escalates: true,
+            make: || persisting_stall(false),
+        },
+        Case {
+            what: "kine-exhaustion escalated",
+            procedure: ProcedureId::Fix(FailureMode::KineExhaustion),
+            kine: true,
+            escalates: true,
+            make: || persisting_stall(true),
+        },
+    ];
+    let policy = SafetyPolicy {
+        allow_nuclear: true,
+        ..SafetyPolicy::default()
+    };
+    for case in cases {
+        let plan = plan_for(case.procedure, &ctx(case.kine));
+        // The uninterrupted run: what a resumed one must end like, and how often
+        // it started kubelite.
+        let reference = (case.make)();
+        let before = registrations(&reference);
+        let outcome = run(
+            Executor::new(policy.clone(), Locks::memory(), "pvek8s").execute(
+                &reference,
+                &plan,
+                &mut AuditLog::memory(),
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{}: uninterrupted: {e}", case.what));
+        assert_eq!(outcome.escalated, case.escalates, "{}", case.what);
+        // Step numbers run over the executed list; an escalation's failed wait has none.
+        let numbers: Vec<usize> = outcome.steps.iter().map(|s| s.number).collect();
+        let steps = numbers.last().copied().unwrap_or(0);
+        let starts = registrations(&reference) - before;
+        for k in numbers {
+            let node = (case.make)();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("audit.jsonl");
+            let locks = Locks::Files(dir.path().join("locks"));
+            let mut first = Executor::new(policy.clone(), locks.clone(), "pvek8s");
+            first.halt_after = Some(k);
+            let mut log = AuditLog::append(&path).expect("log");
+            let before = registrations(&node);
+            match run(first.execute(&node, &plan, &mut log)) {
+                Err(RemediationError::Halted(n)) => assert_eq!(n, k),
+                Ok(_) if k == steps => {}
+                other => panic!("{} step {k}: {other:?}", case.what),
+            }
+            // A new process reads the log and continues after the last completed step.
+            let records = audit::read(&path).expect("read log");
+            let second = Executor::new(policy.clone(), locks, "pvek8s");
+            let mut log = AuditLog::append(&path).expect("log");
+            let resumed = run(second.resume(&node, &records, &mut log))
+                .unwrap_or_else(|e| panic!("{}: resume after step {k}: {e}", case.what));
+            // The resumed run did exactly the steps the interrupted one had left.
+            if k < steps {
+                assert!(
+                    resumed.steps.first().is_some_and(|s| s.number > k),
+                    "{} after step {k}",
+                    case.what
+                );
+                assert_eq!(
+                    resumed.steps.last().map(|s| s.number),
+                    Some(steps),
+                    "{} after step {k}",
+                    case.what
+                );
+                assert_eq!(
+                    resumed.escalated, case.escalates,
+                    "{} after step {k}",
+                    case.what
+                );
+            }
+            run(node.sleep(Duration::from_secs(20)));
+            assert_eq!(stuck(&node), 0, "{}: after a crash at step {k}", case.what);
+            let view = run(node.node()).expect("node");
+            assert!(
+                view.ready && !view.unschedulable,
+                "{}: Ready and uncordoned after a crash at step {k}",
+                case.what
+            );
+            assert_eq!(
+                registrations(&node) - before,
+                starts,
+                "{}: kubelite started as often as without a crash (crash after step {k})",
+                case.what
+            );
+        }
     }
 }
 
@@ -285,8 +406,7 @@ fn never_restarts_kubelite_on_a_schedulable_node_in_the_watch_stall_procedure() 
         run(executor(false).execute(&node, &plan, &mut AuditLog::memory())).expect_err("refused");
     assert!(matches!(err, RemediationError::Refused { .. }), "{err}");
     assert!(
-        err.to_string()
-            .contains("never restarted on a schedulable node"),
+        err.to_string().contains("runs only on a cordoned node"),
         "{err}"
     );
     assert!(err.to_string().contains("cordon first"), "{err}");
@@ -412,11 +532,52 @@ fn dry_runs_are_the_runbooks_commands() {
 
 // ---- exact orphan matching, with a node whose shims and tasks are given ----
 
+/// A shim as the test lays it out: pid, container id, namespace, containerd address.
+#[derive(Clone, Debug)]
+struct FakeShim {
+    pid: u32,
+    id: String,
+    namespace: String,
+    address: Option<String>,
+}
+
+/// The node's own shim: microk8s's containerd, namespace k8s.io.
+fn own(pid: u32, id: &str) -> FakeShim {
+    FakeShim {
+        pid,
+        id: id.into(),
+        namespace: "k8s.io".into(),
+        address: Some(kubestall_node::MICROK8S_CONTAINERD_SOCKET.into()),
+    }
+}
+
 struct Fixed {
     name: NodeName,
-    shims: Vec<(u32, String)>,
-    tasks: Vec<String>,
+    /// Who the machine says it is.
+    hostname: String,
+    shims: Vec<FakeShim>,
+    /// `None`: the task list cannot be read.
+    tasks: Option<Vec<String>>,
+    unschedulable: bool,
     killed: std::sync::Mutex<Vec<u32>>,
+    actions: std::sync::Mutex<Vec<String>>,
+}
+
+impl Fixed {
+    fn new(shims: Vec<FakeShim>, tasks: Vec<String>) -> Self {
+        Fixed {
+            name: name("k8s03"),
+            hostname: "k8s03".into(),
+            shims,
+            tasks: Some(tasks),
+            unschedulable: true,
+            killed: Default::default(),
+            actions: Default::default(),
+        }
+    }
+    fn did(&self, what: impl Into<String>) {
+        self.actions.lock().expect("lock").push(what.into());
+    }
 }
 
 impl Clock for Fixed {
@@ -429,6 +590,15 @@ impl Clock for Fixed {
 impl Observe for Fixed {
     fn node_name(&self) -> &NodeName {
         &self.name
+    }
+    fn kubelet_runtime(&self) -> kubestall_node::KubeletRuntime {
+        kubestall_node::KubeletRuntime::microk8s()
+    }
+    async fn identity(&self) -> Result<kubestall_node::NodeIdentity, NodeError> {
+        Ok(kubestall_node::NodeIdentity {
+            hostname: Some(self.hostname.clone()),
+            kubelet_node_name: None,
+        })
     }
     async fn journal(
         &self,
@@ -448,18 +618,24 @@ impl Observe for Fixed {
         Ok(self
             .shims
             .iter()
-            .filter(|(p, _)| !killed.contains(p))
-            .map(|(p, id)| kubestall_node::ShimProcess {
-                pid: Pid(*p),
-                container_id: ContainerId::new(id).expect("id"),
-                namespace: "k8s.io".into(),
+            .filter(|s| !killed.contains(&s.pid))
+            .map(|s| kubestall_node::ShimProcess {
+                pid: Pid(s.pid),
+                container_id: ContainerId::new(&s.id).expect("id"),
+                namespace: s.namespace.clone(),
+                address: s.address.clone(),
                 started_at: None,
             })
             .collect())
     }
     async fn tasks(&self) -> Result<Vec<Task>, NodeError> {
-        Ok(self
-            .tasks
+        let Some(tasks) = &self.tasks else {
+            return Err(NodeError::Timeout {
+                command: "ctr tasks list".into(),
+                after: Duration::from_secs(10),
+            });
+        };
+        Ok(tasks
             .iter()
             .map(|id| Task {
                 id: ContainerId::new(id).expect("id"),
@@ -475,7 +651,14 @@ impl Observe for Fixed {
         Ok(Vec::new())
     }
     async fn node(&self) -> Result<NodeView, NodeError> {
-        Err(NodeError::NotFound("node".into()))
+        Ok(NodeView {
+            name: self.name.clone(),
+            ready: true,
+            ready_reason: None,
+            ready_message: None,
+            unschedulable: self.unschedulable,
+            heartbeat: None,
+        })
     }
     async fn nodes(&self) -> Result<Vec<NodeView>, NodeError> {
         Ok(Vec::new())
@@ -493,40 +676,56 @@ impl Observe for Fixed {
 
 impl Control for Fixed {
     async fn cordon(&self) -> Result<(), NodeError> {
+        self.did("cordon");
         Ok(())
     }
     async fn uncordon(&self) -> Result<(), NodeError> {
+        self.did("uncordon");
         Ok(())
     }
-    async fn restart(&self, _: &Unit) -> Result<(), NodeError> {
+    async fn restart(&self, u: &Unit) -> Result<(), NodeError> {
+        self.did(format!("restart {u}"));
         Ok(())
     }
-    async fn stop(&self, _: &Unit) -> Result<(), NodeError> {
+    async fn stop(&self, u: &Unit) -> Result<(), NodeError> {
+        self.did(format!("stop {u}"));
         Ok(())
     }
-    async fn start(&self, _: &Unit) -> Result<(), NodeError> {
+    async fn start(&self, u: &Unit) -> Result<(), NodeError> {
+        self.did(format!("start {u}"));
         Ok(())
     }
     async fn kill(&self, pid: Pid, _: Signal) -> Result<(), NodeError> {
+        self.did(format!("kill {pid}"));
         self.killed.lock().expect("lock").push(pid.0);
         Ok(())
     }
 }
 
-fn kill_orphans_only(shims: Vec<(u32, String)>, tasks: Vec<String>) -> Vec<u32> {
-    let node = Fixed {
-        name: name("k8s03"),
-        shims,
-        tasks,
-        killed: Default::default(),
+/// Runs only the step `step` of the pleg-stall (orphans) or nuclear (all shims) plan.
+fn run_only(node: &Fixed, step: Step) -> Result<(), RemediationError> {
+    let id = if step == Step::KillAllShims {
+        ProcedureId::Nuclear
+    } else {
+        ProcedureId::Fix(FailureMode::PlegStall)
     };
-    let mut plan = plan_for(ProcedureId::Fix(FailureMode::PlegStall), &ctx(false));
-    plan.steps.retain(|s| s.step == Step::KillOrphanedShims);
+    let mut plan = plan_for(id, &ctx(false));
+    plan.steps.retain(|s| s.step == step);
     plan.escalation.clear();
-    run(executor(false).execute(&node, &plan, &mut AuditLog::memory())).expect("kill orphans");
+    run(executor(true).execute(node, &plan, &mut AuditLog::memory())).map(|_| ())
+}
+
+fn killed_by(shims: Vec<FakeShim>, tasks: Vec<String>, step: Step) -> Vec<u32> {
+    let node = Fixed::new(shims, tasks);
+    run_only(&node, step).expect("kill step");
     let mut k = node.killed.into_inner().expect("lock");
     k.sort_unstable();
     k
+}
+
+fn kill_orphans_only(shims: Vec<(u32, String)>, tasks: Vec<String>) -> Vec<u32> {
+    let shims = shims.into_iter().map(|(p, id)| own(p, &id)).collect();
+    killed_by(shims, tasks, Step::KillOrphanedShims)
 }
 
 #[test]
@@ -537,12 +736,36 @@ fn a_shim_whose_id_prefixes_a_live_tasks_id_is_an_orphan_and_the_live_one_is_spa
     assert_eq!(killed, vec![10]);
 }
 
+/// Where a shim in the property test comes from.
+fn origin(i: usize) -> (String, Option<String>) {
+    let sock = kubestall_node::MICROK8S_CONTAINERD_SOCKET;
+    match i {
+        0 => ("k8s.io".into(), Some(sock.into())),
+        1 => ("k8s.io".into(), Some(format!("unix://{sock}"))),
+        // Docker's containerd, with the same namespace and with its own.
+        2 => (
+            "moby".into(),
+            Some("/run/containerd/containerd.sock".into()),
+        ),
+        3 => (
+            "k8s.io".into(),
+            Some("/run/containerd/containerd.sock".into()),
+        ),
+        // The node's containerd, another namespace (`ctr run` in default).
+        4 => ("default".into(), Some(sock.into())),
+        // A shim that does not say who started it.
+        _ => ("k8s.io".into(), None),
+    }
+}
+
 proptest::proptest! {
     #[test]
-    fn exactly_the_orphans_are_killed(
+    fn exactly_the_nodes_orphans_die_and_no_other_runtimes_shim(
         ids in proptest::collection::vec("[a-f0-9]{1,6}", 1..12),
         live_mask in proptest::collection::vec(proptest::bool::ANY, 12),
+        origins in proptest::collection::vec(0usize..6, 12),
         prefix_of in proptest::collection::vec(proptest::option::of(0usize..12), 12),
+        nuclear in proptest::bool::ANY,
     ) {
         // Ids, some of them prefixes of others (the runbook's substring bug).
         let mut all: Vec<String> = Vec::new();
@@ -553,9 +776,127 @@ proptest::proptest! {
             };
             if !all.contains(&id) { all.push(id); }
         }
-        let shims: Vec<(u32, String)> = all.iter().enumerate().map(|(i, id)| (100 + i as u32, id.clone())).collect();
-        let tasks: Vec<String> = all.iter().enumerate().filter(|(i, _)| live_mask[*i]).map(|(_, id)| id.clone()).collect();
-        let expected: Vec<u32> = shims.iter().filter(|(_, id)| !tasks.contains(id)).map(|(p, _)| *p).collect();
-        proptest::prop_assert_eq!(kill_orphans_only(shims, tasks), expected);
+        let shims: Vec<FakeShim> = all.iter().enumerate().map(|(i, id)| {
+            let (namespace, address) = origin(origins[i]);
+            FakeShim { pid: 100 + i as u32, id: id.clone(), namespace, address }
+        }).collect();
+        let mut tasks: Vec<String> = all.iter().enumerate().filter(|(i, _)| live_mask[*i]).map(|(_, id)| id.clone()).collect();
+        let ours = |s: &FakeShim| origins[(s.pid - 100) as usize] <= 1;
+        if tasks.is_empty() {
+            // An empty task list is refused when the node has shims (tested below).
+            tasks.push("ffffffffffff".into());
+        }
+        let expected: Vec<u32> = shims.iter()
+            .filter(|s| ours(s) && (nuclear || !tasks.contains(&s.id)))
+            .map(|s| s.pid).collect();
+        let step = if nuclear { Step::KillAllShims } else { Step::KillOrphanedShims };
+        proptest::prop_assert_eq!(killed_by(shims, tasks, step), expected);
     }
+}
+
+#[test]
+fn an_unreadable_or_empty_task_list_kills_nothing() {
+    let mut node = Fixed::new(vec![own(10, "aaa"), own(11, "bbb")], Vec::new());
+    let err = run_only(&node, Step::KillOrphanedShims).expect_err("empty task list");
+    assert!(
+        err.to_string().contains("lists no task") && err.to_string().contains("what to do"),
+        "{err}"
+    );
+    assert!(node.killed.lock().expect("lock").is_empty());
+    node.tasks = None;
+    let err = run_only(&node, Step::KillOrphanedShims).expect_err("no task list");
+    assert!(
+        err.to_string().contains("cannot list containerd tasks"),
+        "{err}"
+    );
+    assert!(node.killed.lock().expect("lock").is_empty());
+    // No shim of the node at all: an empty task list is an answer, not a doubt.
+    let node = Fixed::new(
+        vec![FakeShim {
+            namespace: "moby".into(),
+            ..own(12, "ccc")
+        }],
+        Vec::new(),
+    );
+    run_only(&node, Step::KillOrphanedShims).expect("nothing to kill");
+    assert!(node.killed.lock().expect("lock").is_empty());
+}
+
+#[test]
+fn a_backend_on_another_machine_is_refused_before_any_step() {
+    for id in common::PROCEDURES {
+        let mut node = Fixed::new(vec![own(10, "aaa")], Vec::new());
+        node.hostname = "k8s02".into();
+        let plan = plan_for(id.parse().expect("procedure"), &ctx(false));
+        let err = run(executor(true).execute(&node, &plan, &mut AuditLog::memory()))
+            .expect_err("wrong machine");
+        let msg = err.to_string();
+        assert!(
+            matches!(err, RemediationError::WrongNode { .. }),
+            "{id}: {msg}"
+        );
+        assert!(
+            msg.contains("k8s03") && msg.contains("host k8s02") && msg.contains("--backend ssh"),
+            "{msg}"
+        );
+        assert!(
+            node.actions.lock().expect("lock").is_empty(),
+            "{id}: nothing done"
+        );
+    }
+}
+
+#[test]
+fn every_step_that_needs_a_cordon_is_refused_on_a_schedulable_node() {
+    let procedures = [
+        "imagefs-stall",
+        "watch-stall",
+        "pleg-stall",
+        "kine-exhaustion",
+        "containerd-freeze",
+        "nuclear",
+    ];
+    for id in procedures {
+        let plan = plan_for(id.parse().expect("procedure"), &ctx(true));
+        let guarded: Vec<_> = plan
+            .steps
+            .iter()
+            .chain(&plan.escalation)
+            .filter(|s| s.needs_cordon)
+            .collect();
+        assert!(!guarded.is_empty(), "{id} declares its cordoned steps");
+        // Every restart of kubelite or containerd needs one, in every procedure but an emergency.
+        for s in plan.steps.iter().chain(&plan.escalation) {
+            if let Step::Restart { unit } | Step::Start { unit } | Step::Stop { unit } = &s.step
+                && matches!(unit, Unit::Kubelite | Unit::Containerd)
+            {
+                assert!(s.needs_cordon, "{id}: {:?}", s.step);
+            }
+        }
+        for s in guarded {
+            let mut node = Fixed::new(vec![own(10, "aaa")], vec!["aaa".into()]);
+            node.unschedulable = false;
+            let one = kubestall_remediation::Plan {
+                steps: vec![s.clone()],
+                escalation: Vec::new(),
+                ..plan.clone()
+            };
+            let err = run(executor(true).execute(&node, &one, &mut AuditLog::memory()))
+                .expect_err("schedulable node");
+            assert!(
+                err.to_string().contains("runs only on a cordoned node"),
+                "{id}: {err}"
+            );
+            assert!(
+                node.actions.lock().expect("lock").is_empty(),
+                "{id}: {:?} not done",
+                s.step
+            );
+        }
+    }
+    // The emergency imagefs restart is the one uncordoned restart, by the operator's choice.
+    let mut emergency = ctx(false);
+    emergency.emergency = true;
+    let plan = plan_for(ProcedureId::Fix(FailureMode::ImagefsStall), &emergency);
+    assert!(plan.steps.iter().all(|s| !s.needs_cordon));
 }

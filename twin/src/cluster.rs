@@ -70,6 +70,14 @@ pub fn run(cfg: ClusterConfig) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Logs an action the model refused: the twin's caller gets its answer either
+/// way, but the refusal is in the twin's journal, not lost.
+fn applied(r: Result<(), kubestall_sim::SimError>) {
+    if let Err(e) = r {
+        eprintln!("kubestall-twin: the model refused an action: {e}");
+    }
+}
+
 fn not_found(what: &str) -> Response {
     Response::status_json(
         404,
@@ -148,7 +156,7 @@ fn handle(t: &Twin, r: &Request) -> Response {
                         node: n.node_name().clone(),
                     }
                 };
-                let _ = t.sim.apply(a);
+                applied(t.sim.apply(a));
             }
             Response::json(&node_json(
                 &block(n.node()).unwrap_or_else(|_| unreachable_view(&n)),
@@ -241,25 +249,25 @@ fn handle(t: &Twin, r: &Request) -> Response {
                 })
                 .unwrap_or_default();
             // Every start says which orphans exist, also when there are none any more.
-            let _ = t.sim.apply(Action::AdoptOrphans {
+            applied(t.sim.apply(Action::AdoptOrphans {
                 node: n.node_name().clone(),
                 ids,
-            });
+            }));
             let (_, from) = t.sim.kubelite_lines(n.node_name(), usize::MAX);
-            let _ = t.sim.apply(Action::RestartUnit {
+            applied(t.sim.apply(Action::RestartUnit {
                 node: n.node_name().clone(),
                 unit: Unit::Kubelite,
-            });
+            }));
             Response::json(&json!({"from": from}))
         }
         ("POST", ["twin", "v1", "nodes", name, "kubelite", "stop"]) => {
             let Some(n) = t.node(name) else {
                 return not_found(name);
             };
-            let _ = t.sim.apply(Action::StopUnit {
+            applied(t.sim.apply(Action::StopUnit {
                 node: n.node_name().clone(),
                 unit: Unit::Kubelite,
-            });
+            }));
             Response::json(&json!({}))
         }
         ("POST", ["twin", "v1", "nodes", name, unit, "restarted"]) => {
@@ -269,10 +277,10 @@ fn handle(t: &Twin, r: &Request) -> Response {
             let Ok(u) = unit.parse::<Unit>() else {
                 return not_found(unit);
             };
-            let _ = t.sim.apply(Action::RestartUnit {
+            applied(t.sim.apply(Action::RestartUnit {
                 node: n.node_name().clone(),
                 unit: u,
-            });
+            }));
             Response::json(&json!({}))
         }
         ("POST", ["twin", "v1", "nodes", name, unit, "stopped"]) => {
@@ -282,19 +290,19 @@ fn handle(t: &Twin, r: &Request) -> Response {
             let Ok(u) = unit.parse::<Unit>() else {
                 return not_found(unit);
             };
-            let _ = t.sim.apply(Action::StopUnit {
+            applied(t.sim.apply(Action::StopUnit {
                 node: n.node_name().clone(),
                 unit: u,
-            });
+            }));
             Response::json(&json!({}))
         }
         ("POST", ["twin", "v1", "nodes", name, "containerd", "frozen"]) => {
             let Some(n) = t.node(name) else {
                 return not_found(name);
             };
-            let _ = t.sim.apply(Action::FreezeContainerd {
+            applied(t.sim.apply(Action::FreezeContainerd {
                 node: n.node_name().clone(),
-            });
+            }));
             Response::json(&json!({}))
         }
         ("POST", ["twin", "v1", "nodes", name, "upgrade"]) => {
@@ -314,11 +322,11 @@ fn handle(t: &Twin, r: &Request) -> Response {
                 .to_string();
             // The imagefs label surface changes with the new containerd; the next
             // kubelite start (the real restart the injector performs) meets it.
-            let _ = t.sim.apply(Action::SetVersions {
+            applied(t.sim.apply(Action::SetVersions {
                 node: n.node_name().clone(),
                 containerd: version,
                 microk8s,
-            });
+            }));
 
             Response::json(&json!({}))
         }

@@ -13,6 +13,8 @@ declare -A PACKAGES=(
   [grep]=grep
   [libxml2-utils]=xmllint     # JUnit output is validated against ci/junit.xsd
   [chromium]=chromium         # the HTML report is checked in a real headless browser
+  [busybox-static]=busybox    # rootfs of the containers the shim-safety test starts
+  [openssh-server]=sshd       # the SSH form of remediation plans runs against a real sshd
 )
 
 missing=()
@@ -29,7 +31,9 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get install -y -q "${missing[@]}" || {
-  $SUDO apt-get update -q
-  $SUDO apt-get install -y -q "${missing[@]}"
+# Wait for another apt (a concurrent install) rather than failing on its lock.
+APT=(apt-get -o DPkg::Lock::Timeout=300 -y -q)
+$SUDO "${APT[@]}" install "${missing[@]}" || {
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q
+  $SUDO "${APT[@]}" install "${missing[@]}"
 }

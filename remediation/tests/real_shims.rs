@@ -298,6 +298,18 @@ fn orphan_and_nuclear_kills_spare_every_shim_that_is_not_the_nodes() {
         "{tasks}"
     );
 
+    // Docker's shims on this machine (CI runs a Docker engine): none may die.
+    let moby: Vec<u32> = String::from_utf8_lossy(
+        &Command::new("pgrep")
+            .args(["-a", "containerd-shim"])
+            .output()
+            .expect("pgrep")
+            .stdout,
+    )
+    .lines()
+    .filter(|l| l.contains("-namespace moby"))
+    .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+    .collect();
     let host = HostNode::new(
         node.clone(),
         Local,
@@ -366,6 +378,12 @@ fn orphan_and_nuclear_kills_spare_every_shim_that_is_not_the_nodes() {
         assert!(
             alive(pid),
             "{what} (pid {pid}) is alive after the orphan kill"
+        );
+    }
+    for pid in &moby {
+        assert!(
+            alive(*pid),
+            "Docker's shim {pid} is alive after the orphan kill"
         );
     }
     let outcome = kill(Step::KillAllShims);

@@ -402,6 +402,12 @@ fn orphan_and_nuclear_kills_spare_every_shim_that_is_not_the_nodes() {
             "{what} (pid {pid}) is alive after the nuclear kill"
         );
     }
+    for pid in &moby {
+        assert!(
+            alive(*pid),
+            "Docker's shim {pid} is alive after the nuclear kill"
+        );
+    }
 }
 
 /// Leaves nothing behind, whatever happened: every shim of the test's own

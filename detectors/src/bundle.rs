@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::finding::{DetectReport, Evidence, Finding};
 use crate::monitor::{DetectorConfig, NodeMonitor};
 use crate::signals::{LineKind, classify_line};
+use crate::verdict::{self, Coverage};
 
 /// `meta.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -97,6 +98,10 @@ pub enum BundleError {
 
 fn read(dir: &Path, file: &str, missing: &mut Vec<String>) -> Option<Vec<u8>> {
     match std::fs::read(dir.join(file)) {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => {
+            missing.push(format!("{file} (empty)"));
+            None
+        }
         Ok(b) => Some(b),
         Err(_) => {
             missing.push(file.to_string());
@@ -353,15 +358,43 @@ fn poll_now<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+impl Bundle {
+    /// The signals this bundle holds, for the verdict; `stuck` is filled by the caller.
+    fn coverage(&self) -> Coverage {
+        Coverage {
+            kubelite_journal: self.journal.iter().any(|e| e.unit == Some(Unit::Kubelite)),
+            pods: self.pods.is_some() && self.node_view.is_some(),
+            stuck: 0,
+            kubelet_pods: self.kubelet_pods.is_some(),
+            schedstat: self.samples.len() >= 2,
+            shims_and_tasks: self.shims.is_some() && self.tasks.is_some(),
+            service: self.service.is_some(),
+        }
+    }
+}
+
+fn modes(findings: &[Finding]) -> Vec<kubestall_node::FailureMode> {
+    findings.iter().map(|f| f.mode).collect()
+}
+
 /// Classifies a bundle: the live detectors, polled once per schedstat sample.
 /// Without the API's view (`node.json`, `pods.json`) it falls back to the journal.
+/// The verdict says "cannot tell" for every mode the bundle could not rule out.
 pub fn classify_bundle(b: &Bundle) -> DetectReport {
+    let mut coverage = b.coverage();
     if b.node_view.is_none() || b.pods.is_none() || b.service.is_none() {
-        let mut r = classify_journal_entries(&b.node, &b.journal);
-        r.missing_signals.extend(b.missing.iter().cloned());
-        r.missing_signals.sort();
-        r.missing_signals.dedup();
-        return r;
+        let kubelite: Vec<JournalEntry> = b
+            .journal
+            .iter()
+            .filter(|e| e.unit == Some(Unit::Kubelite))
+            .cloned()
+            .collect();
+        let (findings, mut missing) = classify_journal_entries(&b.node, &kubelite);
+        missing.extend(b.missing.iter().cloned());
+        missing.sort();
+        missing.dedup();
+        let undecided = verdict::undecided(&coverage, &modes(&findings), b.node.as_str());
+        return DetectReport::new(b.node.to_string(), findings, undecided, missing);
     }
     let snap = Snapshot {
         b,
@@ -379,32 +412,32 @@ pub fn classify_bundle(b: &Bundle) -> DetectReport {
         match poll_now(monitor.poll(&snap)) {
             Ok(f) => findings.extend(f),
             Err(e) => {
-                return DetectReport {
-                    node: b.node.to_string(),
-                    findings: Vec::new(),
-                    missing_signals: vec![e.to_string()],
-                };
+                let mut missing = b.missing.clone();
+                missing.push(e.to_string());
+                let undecided = verdict::undecided(&Coverage::default(), &[], b.node.as_str());
+                return DetectReport::new(b.node.to_string(), Vec::new(), undecided, missing);
             }
         }
     }
     for f in &mut findings {
         f.missing_signals.extend(b.missing.iter().cloned());
     }
-    DetectReport {
-        node: b.node.to_string(),
-        findings,
-        missing_signals: b.missing.clone(),
+    if let Some(pods) = &b.pods {
+        coverage.stuck = monitor.stuck_pods(pods, snap.now()).len();
     }
+    let undecided = verdict::undecided(&coverage, &modes(&findings), b.node.as_str());
+    DetectReport::new(b.node.to_string(), findings, undecided, b.missing.clone())
 }
 
-/// Classifies a journal export alone (`journalctl -o json` or `-o short-iso`, any
-/// units). With no pods, schedstat or shims, the findings say what was missing
-/// and carry a lower confidence.
+/// Classifies a journal export alone (any format [`journal::parse_with`] reads,
+/// any units). With no pods, schedstat or shims, the findings say what was missing
+/// and carry a lower confidence, and the pod stalls cannot be ruled out.
 pub fn classify_journal(
     node: Option<&str>,
     bytes: &[u8],
+    opts: journal::ReadOptions,
 ) -> Result<DetectReport, kubestall_node::ParseError> {
-    let entries = journal::parse_any(bytes)?;
+    let entries = journal::parse_with(bytes, opts)?;
     let given = node
         .map(str::to_string)
         .or_else(|| entries.iter().find_map(|e| e.hostname.clone()));
@@ -429,10 +462,25 @@ pub fn classify_journal(
                     .is_some_and(|i| i.contains("kubelite"))
         })
         .collect();
-    Ok(classify_journal_entries(&name, &kubelite))
+    let coverage = Coverage {
+        kubelite_journal: !kubelite.is_empty(),
+        ..Coverage::default()
+    };
+    let (findings, missing) = classify_journal_entries(&name, &kubelite);
+    let undecided = verdict::undecided(&coverage, &modes(&findings), name.as_str());
+    Ok(DetectReport::new(
+        name.to_string(),
+        findings,
+        undecided,
+        missing,
+    ))
 }
 
-fn classify_journal_entries(node: &NodeName, entries: &[JournalEntry]) -> DetectReport {
+/// The journal's findings, and the signals a journal alone lacks.
+fn classify_journal_entries(
+    node: &NodeName,
+    entries: &[JournalEntry],
+) -> (Vec<Finding>, Vec<String>) {
     let missing_all = vec![
         "pods and their events (kubectl)".to_string(),
         "schedstat samples".into(),
@@ -468,11 +516,7 @@ fn classify_journal_entries(node: &NodeName, entries: &[JournalEntry]) -> Detect
             }
         };
     let Some(end) = kinds.last().map(|k| k.0) else {
-        return DetectReport {
-            node: node.to_string(),
-            findings,
-            missing_signals: vec!["kubelite journal entries".into()],
-        };
+        return (findings, vec!["kubelite journal entries".into()]);
     };
     let attempts: Vec<u32> = kinds
         .iter()
@@ -591,9 +635,5 @@ fn classify_journal_entries(node: &NodeName, entries: &[JournalEntry]) -> Detect
             missing_all.clone(),
         ));
     }
-    DetectReport {
-        node: node.to_string(),
-        findings,
-        missing_signals: missing_all,
-    }
+    (findings, missing_all)
 }

@@ -4,6 +4,8 @@
 use kubestall_node::{FailureMode, NodeName, Timestamp};
 use serde::Serialize;
 
+use crate::verdict::{Undecided, Verdict};
+
 /// One signal and where it came from.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Evidence {
@@ -66,9 +68,40 @@ pub struct Finding {
 pub struct DetectReport {
     /// The node.
     pub node: String,
-    /// What was found; empty means healthy.
+    /// `found`, `healthy` or `cannot-tell`: what the findings and `undecided` mean.
+    pub verdict: Verdict,
+    /// What was found.
     pub findings: Vec<Finding>,
+    /// Modes the evidence could not rule out, and what would decide each. Empty
+    /// and no findings: healthy, on this evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undecided: Vec<Undecided>,
     /// Signals the input did not have (for a bundle or journal: what was missing).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_signals: Vec<String>,
+}
+
+impl DetectReport {
+    /// A report whose verdict follows from what was found and what is undecided.
+    pub fn new(
+        node: String,
+        findings: Vec<Finding>,
+        undecided: Vec<Undecided>,
+        missing_signals: Vec<String>,
+    ) -> Self {
+        let verdict = if !findings.is_empty() {
+            Verdict::Found
+        } else if undecided.is_empty() {
+            Verdict::Healthy
+        } else {
+            Verdict::CannotTell
+        };
+        DetectReport {
+            node,
+            verdict,
+            findings,
+            undecided,
+            missing_signals,
+        }
+    }
 }

@@ -12,7 +12,9 @@ mod monitor;
 pub mod render;
 pub mod scan;
 mod signals;
+pub mod verdict;
 
 pub use finding::{DetectReport, Evidence, Finding};
 pub use monitor::{DetectError, DetectorConfig, NodeMonitor, orphan_pid};
 pub use signals::{LineKind, attempt_of, classify_line};
+pub use verdict::{Coverage, Undecided, Verdict};

@@ -317,7 +317,7 @@ impl NodeMonitor {
             .max(self.cfg.min_stuck_age)
     }
 
-    fn stuck_pods<'a>(&self, pods: &'a [PodView], now: Timestamp) -> Vec<&'a PodView> {
+    pub(crate) fn stuck_pods<'a>(&self, pods: &'a [PodView], now: Timestamp) -> Vec<&'a PodView> {
         let threshold = self.stuck_threshold();
         pods.iter()
             .filter(|p| p.phase == PodPhase::Pending && p.node.as_ref() == Some(&self.node))

@@ -3,12 +3,41 @@
 use std::fmt::Write as _;
 
 use crate::finding::DetectReport;
+use crate::verdict::Verdict;
 
 /// What was found, with its evidence and where each signal came from.
 pub fn render_text(r: &DetectReport) -> String {
     let mut out = String::new();
-    if r.findings.is_empty() {
-        let _ = writeln!(out, "{}: no stall found", r.node);
+    match r.verdict {
+        Verdict::Healthy => {
+            let _ = writeln!(
+                out,
+                "{}: healthy on this evidence: no stall found, and it would have shown each one",
+                r.node
+            );
+        }
+        Verdict::CannotTell => {
+            let _ = writeln!(
+                out,
+                "{}: cannot tell: no stall found, but this evidence cannot rule out {}",
+                r.node,
+                if r.undecided.len() == 1 {
+                    "this mode"
+                } else {
+                    "these modes"
+                }
+            );
+        }
+        Verdict::Found => {}
+    }
+    for u in &r.undecided {
+        if r.verdict == Verdict::Found {
+            break;
+        }
+        let _ = writeln!(out, "  - {} ({})", u.mode, u.mode.title());
+        for n in &u.needs {
+            let _ = writeln!(out, "      needs: {n}");
+        }
     }
     for f in &r.findings {
         let _ = writeln!(
@@ -41,13 +70,17 @@ pub fn render_text(r: &DetectReport) -> String {
         );
     }
     if !r.missing_signals.is_empty() && r.findings.is_empty() {
-        let _ = writeln!(out, "  not available: {}", r.missing_signals.join("; "));
+        let _ = writeln!(out, "  not available:");
+        for m in &r.missing_signals {
+            let _ = writeln!(out, "    - {m}");
+        }
     }
     out
 }
 
-/// node-problem-detector's custom plugin protocol: exit 0 OK, 1 problem, 2 unknown,
-/// and one line of at most 80 characters is not required but kept short.
+/// node-problem-detector's custom plugin protocol: exit 0 OK, 1 problem, 2 unknown
+/// (what "cannot tell" is), and one line, kept short: npd cuts it at its
+/// `max_output_length`.
 pub fn render_npd(r: &DetectReport) -> (u8, String) {
     match r.findings.first() {
         Some(f) => (
@@ -59,13 +92,18 @@ pub fn render_npd(r: &DetectReport) -> (u8, String) {
                 f.evidence.first().map(|e| e.value.as_str()).unwrap_or("")
             ),
         ),
-        None if r
-            .missing_signals
-            .iter()
-            .any(|m| m.contains("kubelite journal")) =>
-        {
-            (2, format!("cannot tell: {}", r.missing_signals.join("; ")))
-        }
+        None if r.verdict == Verdict::CannotTell => (
+            2,
+            format!(
+                "Unknown on {}: cannot rule out {} from this evidence",
+                r.node,
+                r.undecided
+                    .iter()
+                    .map(|u| u.mode.id())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
         None => (0, format!("kubelet on {} is processing pods", r.node)),
     }
 }

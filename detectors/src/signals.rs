@@ -44,7 +44,7 @@ pub fn classify_line(message: &str) -> LineKind {
     if message.contains("retrying of unary invoker failed") {
         return LineKind::KineRetry(attempt_of(message).unwrap_or(0));
     }
-    let Some(k) = KlogLine::parse(message) else {
+    let Some(k) = KlogLine::parse_any(message) else {
         let t = message.trim_start();
         if t.starts_with("goroutine ")
             || message.starts_with('\t')

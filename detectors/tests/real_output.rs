@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use kubestall_detectors::Verdict;
 use kubestall_detectors::bundle::{classify_bundle, classify_journal, read_bundle};
-use kubestall_detectors::render::render_npd;
+use kubestall_detectors::render::{render_npd, render_text};
+use kubestall_node::parse::journal::ReadOptions;
 use kubestall_node::{FailureMode, parse};
 
 fn fixture(path: &str) -> Vec<u8> {
@@ -24,7 +26,8 @@ fn fixture(path: &str) -> Vec<u8> {
 }
 
 fn modes_of(path: &str) -> Vec<FailureMode> {
-    let r = classify_journal(Some("k8s03"), &fixture(path)).expect("parses");
+    let r =
+        classify_journal(Some("k8s03"), &fixture(path), ReadOptions::default()).expect("parses");
     r.findings.iter().map(|f| f.mode).collect()
 }
 
@@ -51,7 +54,12 @@ fn journals_of_each_mode_classify_as_that_mode() {
 
 #[test]
 fn a_journal_alone_says_what_it_could_not_see() {
-    let r = classify_journal(Some("k8s03"), &fixture("modes/mode1.json")).expect("parses");
+    let r = classify_journal(
+        Some("k8s03"),
+        &fixture("modes/mode1.json"),
+        ReadOptions::default(),
+    )
+    .expect("parses");
     let f = &r.findings[0];
     assert!(f.confidence < 0.9, "a journal alone is not certain");
     assert!(f.missing_signals.iter().any(|m| m.contains("schedstat")));
@@ -60,6 +68,7 @@ fn a_journal_alone_says_what_it_could_not_see() {
     let e = classify_journal(
         None,
         b"{\"__REALTIME_TIMESTAMP\":\"1\",\"MESSAGE\":\"x\"}\n",
+        ReadOptions::default(),
     )
     .expect_err("no name");
     assert!(e.to_string().contains("--node"));
@@ -76,7 +85,7 @@ fn the_runbook_goroutine_dump_in_a_journal_is_a_watch_stall() {
             ))
             .collect::<String>()
     );
-    let r = classify_journal(None, text.as_bytes()).expect("parses");
+    let r = classify_journal(None, text.as_bytes(), ReadOptions::default()).expect("parses");
     assert_eq!(
         r.findings.iter().map(|f| f.mode).collect::<Vec<_>>(),
         vec![FailureMode::WatchStall]
@@ -219,4 +228,94 @@ fn a_bundle_without_meta_is_refused_with_what_to_add() {
         "{e}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_healthy_looking_journal_alone_cannot_rule_out_the_pod_stalls() {
+    // A watch-stalled kubelet logs as a healthy one does: from its journal alone,
+    // modes 1-3 cannot be ruled out, and the answer says what would decide.
+    let r = classify_journal(
+        Some("k8s03"),
+        &fixture("modes/evented-start.json"),
+        ReadOptions::default(),
+    )
+    .expect("parses");
+    assert!(r.findings.is_empty());
+    assert_eq!(r.verdict, Verdict::CannotTell);
+    let watch = r
+        .undecided
+        .iter()
+        .find(|u| u.mode == FailureMode::WatchStall)
+        .expect("mode 2 is undecided");
+    assert!(watch.needs.iter().any(|n| n.contains("pods.json")));
+    assert!(watch.needs.iter().any(|n| n.contains("kubelet-pods.json")));
+    // The journal rules out what the kubelet would have printed.
+    assert!(
+        !r.undecided
+            .iter()
+            .any(|u| u.mode == FailureMode::KineExhaustion)
+    );
+    let (code, line) = render_npd(&r);
+    assert_eq!(code, 2, "node-problem-detector's Unknown");
+    assert!(line.starts_with("Unknown on k8s03"), "{line}");
+    assert!(render_text(&r).contains("cannot tell"));
+}
+
+#[test]
+fn a_bundle_with_nothing_but_its_name_cannot_tell_anything() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("meta.json"), r#"{"node": "k8s03"}"#).expect("meta");
+    let r = classify_bundle(&read_bundle(dir.path()).expect("reads"));
+    assert_eq!(r.verdict, Verdict::CannotTell);
+    assert_eq!(r.undecided.len(), 5, "{:?}", r.undecided);
+    assert!(r.missing_signals.iter().any(|m| m == "pods.json"));
+}
+
+#[test]
+fn a_full_bundle_of_a_healthy_node_is_healthy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    pleg_bundle(dir.path());
+    // The same node once its pod ran: nothing Pending on it.
+    let pods = std::fs::read_to_string(dir.path().join("pods.json")).expect("pods");
+    std::fs::write(
+        dir.path().join("pods.json"),
+        pods.replace("\"Pending\"", "\"Running\""),
+    )
+    .expect("pods");
+    let r = classify_bundle(&read_bundle(dir.path()).expect("reads"));
+    assert_eq!(r.verdict, Verdict::Healthy, "{r:#?}");
+    assert!(render_text(&r).contains("healthy on this evidence"));
+}
+
+#[test]
+fn the_kubelets_json_log_lines_classify_as_its_text_lines_do() {
+    use kubestall_detectors::{LineKind, classify_line};
+    let lines = fixture("journal/kubelet-json.txt");
+    let kinds: Vec<LineKind> = String::from_utf8_lossy(&lines)
+        .lines()
+        .map(classify_line)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            LineKind::Startup,
+            LineKind::Registered,
+            LineKind::ImagefsSignature,
+            LineKind::PodWork("default/web-1".into()),
+            LineKind::PlegYetToBeSuccessful,
+            LineKind::PlegLastSeenActive,
+        ]
+    );
+    // The same lines as journald stored them (`-o json`, MESSAGE holds the JSON).
+    let r = classify_journal(
+        Some("k8s03"),
+        &fixture("journal/kubelet-json.json"),
+        ReadOptions::default(),
+    )
+    .expect("parses");
+    assert_eq!(
+        r.findings.iter().map(|f| f.mode).collect::<Vec<_>>(),
+        [FailureMode::PlegStall],
+        "Generic PLEG's `threshold is` line"
+    );
 }

@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 Examples:
   kubestall run                              run every bundled scenario on the simulator
   kubestall run --seeds 100 --jobs 2         ... with 100 seeds each, on 2 threads
-  kubestall run scenarios/watch-stall.yaml --pleg both
+  kubestall run scenarios/watch-stall-restart-without-cordon.yaml --pleg both
   kubestall list                             the bundled scenarios
   kubestall validate scenarios/              check scenario files
   kubestall detect --bundle ./evidence-k8s03 classify an evidence bundle
@@ -27,8 +27,9 @@ Examples:
                                              print the runbook's fix as commands (dry run)
   kubestall reproduce watch-stall            put a simulated node into the stall and explore it
 
-Exit codes: 0 all expectations met; 1 an expectation missed (or a problem found);
-2 invalid input or usage; 3 backend unavailable."
+Exit codes: 0 all expectations met (detect: healthy on this evidence); 1 an
+expectation missed (detect: a stall found); 2 invalid input or usage; 3 backend
+unavailable; 4 detect cannot tell (the evidence cannot rule out some modes)."
 )]
 pub struct Cli {
     /// What to do.
@@ -43,7 +44,7 @@ pub enum Command {
     #[command(after_help = "\
 Examples:
   kubestall run                                  every bundled scenario, seed 1, simulator
-  kubestall run scenarios/pleg-stall-orphans.yaml --seed 42
+  kubestall run scenarios/pleg-stall-orphaned-shims.yaml --seed 42
   kubestall run --seeds 1000 --jobs 2            a thousand seeds of each scenario
   kubestall run --seeds 1000 --shard 1/4         the first quarter of that work (CI matrix)
   kubestall run --pleg both                      Generic and Evented PLEG side by side
@@ -65,11 +66,18 @@ Examples:
 Examples:
   kubestall detect --bundle ./evidence-k8s03           a folder written by `kubestall capture`
   kubestall detect --journal kubelite.json             from `journalctl -o json` alone
-  kubestall detect --bundle ./evidence --output npd    as a node-problem-detector plugin")]
+  kubestall detect --journal kubelite.txt --year 2026  from the default `journalctl` output
+  kubestall detect --bundle ./evidence-k8s03 --output npd
+                                                       as a node-problem-detector plugin
+
+Answers: 0 healthy on this evidence; 1 a stall found; 4 cannot tell (the evidence
+lacks what some mode needs: a journal alone cannot rule out modes 1-3, whose sign
+is pods Pending on the node; the answer names the missing evidence). With
+--output npd: 0 OK, 1 problem, 2 Unknown, as node-problem-detector reads them.")]
     Detect(DetectArgs),
     /// Write an evidence bundle: the raw outputs of the runbook's commands on a node.
     #[command(
-        after_help = "Examples:\n  sudo kubestall capture --node k8s03 --out ./evidence-k8s03 --context pvek8s"
+        after_help = "Examples:\n  kubestall capture --node k8s03 --out ./evidence-k8s03 --context pvek8s   (as root, on k8s03)\n\nExits 3 when it captured nothing (not a microk8s node, or not root)."
     )]
     Capture(CaptureArgs),
     /// Carry out (or, by default, print) the runbook's procedure for a failure mode.
@@ -249,9 +257,16 @@ pub struct DetectArgs {
     /// An evidence bundle written by `kubestall capture` (or by hand; see the README).
     #[arg(long, conflicts_with = "journal")]
     pub bundle: Option<PathBuf>,
-    /// A journal export (`journalctl -o json` or `-o short-iso`) alone.
+    /// A journal export alone: `journalctl -o json` (best), `-o short-iso`, the
+    /// default `-o short`, or the kubelet's JSON log lines. Without pods from the
+    /// API it cannot rule out the pod stalls (modes 1-3): the answer is then
+    /// "cannot tell" (exit 4) unless a stall is found.
     #[arg(long)]
     pub journal: Option<PathBuf>,
+    /// The year of the first line of a `-o short` journal export, which prints none
+    /// (default: from the file's date).
+    #[arg(long, requires = "journal")]
+    pub year: Option<i32>,
     /// The node's name, when the input does not say.
     #[arg(long)]
     pub node: Option<String>,

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use kubestall_detectors::bundle::{self, Meta};
 use kubestall_detectors::render::{render_npd, render_text};
-use kubestall_detectors::{DetectReport, Finding};
+use kubestall_detectors::{DetectReport, Finding, Verdict};
+use kubestall_node::parse::journal;
 use kubestall_node::{
     Clock, Cmd, FailureMode, HostNode, HostPaths, Local, NodeName, Observe, Timestamp, Unit,
 };
@@ -39,7 +40,21 @@ pub fn detect(args: DetectArgs) -> Result<(), Failure> {
         (None, Some(file)) => {
             let bytes = std::fs::read(file)
                 .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
-            bundle::classify_journal(args.node.as_deref(), &bytes)
+            let opts = journal::ReadOptions {
+                year: match (args.year, journal::detect_format(&bytes)) {
+                    (Some(y), _) => Some(y),
+                    (None, Ok(journal::Format::Short)) => {
+                        let y = short_year(file, &bytes);
+                        eprintln!(
+                            "{}: the short format prints no year: read from {y} on (the file's date); give --year to change it",
+                            file.display()
+                        );
+                        Some(y)
+                    }
+                    (None, _) => None,
+                },
+            };
+            bundle::classify_journal(args.node.as_deref(), &bytes, opts)
                 .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?
         }
         (None, None) => {
@@ -49,6 +64,30 @@ pub fn detect(args: DetectArgs) -> Result<(), Failure> {
         }
     };
     print_report(&report, args.output)
+}
+
+/// The year of the first line of a `-o short` export, taken from the file's date:
+/// its last line is at most a day after the file was written.
+fn short_year(file: &Path, bytes: &[u8]) -> i32 {
+    let written = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| Timestamp::from_micros(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)))
+        .unwrap_or_else(Timestamp::now_wall);
+    let year = written.civil().year;
+    let Some(last) = journal::parse_short(bytes, year)
+        .ok()
+        .and_then(|e| e.last().map(|e| e.at))
+    else {
+        return year;
+    };
+    // Years crossed inside the export, and one more if its end lies after the file's date.
+    let mut first = year - (last.civil().year - year);
+    if last > written.add(Duration::from_secs(86_400)) {
+        first -= 1;
+    }
+    first
 }
 
 fn print_report(report: &DetectReport, output: OutputFormat) -> Result<(), Failure> {
@@ -76,14 +115,18 @@ fn print_report(report: &DetectReport, output: OutputFormat) -> Result<(), Failu
             }
         }
     }
-    if report.findings.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Expectation(format!(
+    match report.verdict {
+        Verdict::Healthy => Ok(()),
+        Verdict::Found => Err(Failure::Expectation(format!(
             "{} finding(s) on {}",
             report.findings.len(),
             report.node
-        )))
+        ))),
+        Verdict::CannotTell => Err(Failure::CannotTell(format!(
+            "cannot tell whether {} is stalled: {} mode(s) need evidence this input lacks",
+            report.node,
+            report.undecided.len()
+        ))),
     }
 }
 
@@ -124,6 +167,26 @@ pub fn capture(args: CaptureArgs) -> Result<(), Failure> {
         }
     );
     println!("{}", dir.display());
+    let captured = meta
+        .commands
+        .keys()
+        .filter(|f| !meta.errors.contains_key(*f))
+        .count();
+    if captured == 0 {
+        let first: Vec<String> = meta
+            .errors
+            .iter()
+            .take(3)
+            .map(|(f, e)| {
+                let last: String = e.lines().last().unwrap_or("").chars().take(160).collect();
+                format!("{f}: {last}")
+            })
+            .collect();
+        return Err(Failure::Unavailable(format!(
+            "captured nothing: every command failed ({}). Run `kubestall capture` on the node itself, as root, with microk8s running (or give --context for the API calls); `kubestall detect` on this folder can only answer \"cannot tell\"",
+            first.join("; ")
+        )));
+    }
     Ok(())
 }
 
@@ -145,6 +208,18 @@ async fn capture_into(
                 meta: &mut Meta| {
         meta.commands.insert(file.to_string(), cmd.to_string());
         match out {
+            // journalctl without a journal exits 0 and prints nothing: nothing was captured.
+            Ok(o) if o.success() && o.stdout.iter().all(u8::is_ascii_whitespace) => {
+                let stderr = String::from_utf8_lossy(&o.stderr).trim().to_string();
+                meta.errors.insert(
+                    file.to_string(),
+                    if stderr.is_empty() {
+                        "no output".to_string()
+                    } else {
+                        format!("no output: {stderr}")
+                    },
+                );
+            }
             Ok(o) if o.success() => {
                 let path = dir.join(file);
                 if let Err(e) = std::fs::write(&path, &o.stdout) {

@@ -11,6 +11,8 @@ pub enum Failure {
     Usage(String),
     /// 3: the backend is unavailable; the message says how to get it.
     Unavailable(String),
+    /// 4: `detect` found no stall but its evidence cannot rule some out.
+    CannotTell(String),
 }
 
 impl Failure {
@@ -20,6 +22,7 @@ impl Failure {
             Failure::Expectation(_) => 1,
             Failure::Usage(_) => 2,
             Failure::Unavailable(_) => 3,
+            Failure::CannotTell(_) => 4,
         }
     }
 
@@ -32,7 +35,10 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Expectation(m) | Failure::Usage(m) | Failure::Unavailable(m) => f.write_str(m),
+            Failure::Expectation(m)
+            | Failure::Usage(m)
+            | Failure::Unavailable(m)
+            | Failure::CannotTell(m) => f.write_str(m),
         }
     }
 }

@@ -195,6 +195,10 @@ proptest! {
         let _ = systemctl::parse(&bytes);
         let _ = journal::parse_json(&bytes);
         let _ = journal::parse_short_iso(&bytes);
+        let _ = journal::parse_short(&bytes, 2026);
+        let _ = journal::parse_kubelet_json(&bytes);
+        let _ = journal::parse_with(&bytes, journal::ReadOptions { year: Some(2026) });
+        let _ = kubestall_node::klog::KlogLine::parse_json(&String::from_utf8_lossy(&bytes));
         let _ = goroutines::parse(&bytes);
         let _ = kube::pods(&bytes);
         let _ = kube::nodes(&bytes);
@@ -207,8 +211,10 @@ proptest! {
     }
 
     #[test]
-    fn no_parser_panics_on_valid_lines_mixed_with_garbage(garbage in "\\PC{0,80}", pick in 0usize..10) {
-        let valid: [&[u8]; 10] = [
+    fn no_parser_panics_on_valid_lines_mixed_with_garbage(garbage in "\\PC{0,80}", pick in 0usize..12) {
+        let valid: [&[u8]; 12] = [
+            b"Dec 03 06:16:54 k8s03 microk8s.daemon-kubelite[89]: x\n",
+            b"{\"ts\":1796278614264.19,\"caller\":\"a.go:1\",\"msg\":\"m\",\"v\":0}\n",
             b"TASK PID STATUS\n",
             b"644 /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id abc -address x\n",
             b"ActiveState=active\nMainPID=12\n",
@@ -229,6 +235,7 @@ proptest! {
         let _ = journal::parse_any(&input);
         let _ = goroutines::parse(&input);
         let _ = journal::parse_short_iso(&input);
+        let _ = journal::parse_with(&input, journal::ReadOptions { year: Some(2026) });
         let _ = pgrep::processes(&input);
         let _ = pgrep::defunct(&input);
         let _ = proc_stat::parse(&input);
@@ -685,4 +692,89 @@ fn error_messages_people_read() {
             .expect_err("short")
             .to_string()
     );
+}
+
+#[test]
+fn journal_default_short_format_from_journalctl() {
+    let short = fixture("journal/kubelite-short.txt");
+    assert_eq!(
+        journal::detect_format(&short).expect("known"),
+        journal::Format::Short
+    );
+    let e = journal::parse_any(&short).expect_err("no year");
+    assert!(e.message.contains("--year"), "{e}");
+    let j = journal::parse_with(&short, journal::ReadOptions { year: Some(2026) }).expect("parses");
+    assert_eq!(j.len(), 6);
+    assert_eq!(j[1].at, Timestamp::from_civil(2026, 12, 3, 6, 16, 54));
+    assert_eq!(j[1].pid.map(|p| p.0), Some(89));
+    assert_eq!(j[1].identifier.as_deref(), Some("microk8s.daemon-kubelite"));
+    assert_eq!(j[1].hostname.as_deref(), Some("k8s03"));
+    assert!(
+        j[3].message
+            .ends_with("err=\"no imagefs label for configured runtime\"")
+    );
+    // A message that starts with spaces is its own entry, not a continuation.
+    assert_eq!(j[5].message, "  an indented second line");
+    let precise = journal::parse_with(
+        &fixture("journal/kubelite-short-precise.txt"),
+        journal::ReadOptions { year: Some(2026) },
+    )
+    .expect("parses");
+    assert_eq!(precise.len(), 6);
+    assert_eq!(
+        precise[1].at.as_micros() % 1_000_000,
+        256_054,
+        "short-precise keeps the microseconds"
+    );
+    // The year turns over where the month goes back.
+    let turn = journal::parse_short(
+        b"Dec 31 23:59:59 k8s03 kubelite[1]: a\nJan 01 00:00:01 k8s03 kubelite[1]: b\n",
+        2025,
+    )
+    .expect("parses");
+    assert_eq!(turn[1].at, Timestamp::from_civil(2026, 1, 1, 0, 0, 1));
+}
+
+#[test]
+fn kubelet_json_log_lines_from_the_kubelets_logging_code() {
+    let lines = fixture("journal/kubelet-json.txt");
+    assert_eq!(
+        journal::detect_format(&lines).expect("known"),
+        journal::Format::KubeletJson
+    );
+    let j = journal::parse_any(&lines).expect("parses");
+    assert_eq!(j.len(), 6);
+    // `ts` is milliseconds since the epoch: the same instants journald recorded.
+    let json = journal::parse_json(&fixture("journal/kubelet-json.json")).expect("parses");
+    let logged: Vec<_> = json.iter().filter(|e| e.message.starts_with('{')).collect();
+    assert_eq!(logged.len(), 6);
+    for (a, b) in j.iter().zip(&logged) {
+        assert_eq!(a.message, b.message);
+        let apart = (a.at.as_micros() - b.at.as_micros()).abs();
+        assert!(apart < 1_000_000, "{} vs {}", a.at, b.at);
+    }
+    let k = kubestall_node::klog::KlogLine::parse_json(&j[2].message).expect("a kubelet line");
+    assert_eq!(
+        k.field("err"),
+        Some("no imagefs label for configured runtime")
+    );
+    assert_eq!(k.file, "main.go");
+    let add = kubestall_node::klog::KlogLine::parse_json(&j[3].message).expect("a kubelet line");
+    assert_eq!(add.field("pods"), Some("[\"default/web-1\"]"));
+    let reg = kubestall_node::klog::KlogLine::parse_json(&j[1].message).expect("a kubelet line");
+    assert_eq!(reg.field("node"), Some("k8s03"));
+}
+
+#[test]
+fn empty_and_binary_journals_are_refused_with_the_formats_read() {
+    for input in [&b""[..], b"\n\n", &fixture("journal/empty.txt")] {
+        let e = journal::parse_any(input).expect_err("nothing to read");
+        assert!(e.message.contains("-o json"), "{e}");
+    }
+    let e = journal::parse_any(b"LPKSHHRH\x00\x00\x00\x01binary journal").expect_err("binary");
+    assert!(e.message.contains("journalctl --file"), "{e}");
+    let e = journal::parse_any(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0]).expect_err("binary");
+    assert!(e.message.contains("binary"), "{e}");
+    let e = journal::parse_any(b"hello world\n").expect_err("not a journal");
+    assert!(e.message.contains("short-iso"), "{e}");
 }

@@ -200,21 +200,52 @@ pub fn leftovers(cluster: &str, shims_before: &std::collections::BTreeSet<u32>) 
         &["network", "ls", "-q", "--filter", &filter],
         "network",
     ));
-    // The kernel reaps a removed container's processes just after `docker rm` returns.
-    let mut shims = nested_shims();
-    for _ in 0..20 {
-        if shims.difference(shims_before).next().is_none() {
-            break;
+    // A removed node's processes die with its PID namespace, but not all at once:
+    // wait for each new shim by pid (gone, or a zombie for someone to reap), and
+    // for one that does not go, say what it is waiting on.
+    for pid in nested_shims().difference(shims_before) {
+        if let Some(state) = outlives(*pid, Duration::from_secs(60)) {
+            left.push(format!(
+                "nested containerd-shim pid {pid}, alive 60 s after its node was removed: {state}"
+            ));
         }
-        std::thread::sleep(Duration::from_millis(250));
-        shims = nested_shims();
     }
-    left.extend(
-        shims
-            .difference(shims_before)
-            .map(|pid| format!("nested containerd-shim pid {pid}")),
-    );
     Leftovers(left)
+}
+
+/// `None` once `pid` has exited (or is a zombie) within `limit`; otherwise its
+/// state, kernel wait channel, parent and cgroup, from /proc.
+fn outlives(pid: u32, limit: Duration) -> Option<String> {
+    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let stat = match std::fs::read_to_string(proc.join("stat")) {
+            Ok(s) => s,
+            Err(_) => return None,
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        if fields.first() == Some(&"Z") {
+            return None;
+        }
+        if std::time::Instant::now() >= deadline {
+            let read = |f: &str| {
+                std::fs::read_to_string(proc.join(f))
+                    .map(|s| s.trim().replace('\n', " "))
+                    .unwrap_or_else(|e| format!("? ({e})"))
+            };
+            return Some(format!(
+                "state {}, wchan {}, ppid {}, cgroup {}",
+                fields.first().unwrap_or(&"?"),
+                read("wchan"),
+                fields.get(1).unwrap_or(&"?"),
+                read("cgroup")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Runs `argv` inside `node` (nsenter), returning stdout, or why it failed.

@@ -14,10 +14,6 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn enabled() -> bool {
-    kubestall_twin::docker::container_tests_enabled()
-}
-
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -27,7 +23,9 @@ fn workspace() -> PathBuf {
 
 #[test]
 fn twin_scenarios_are_detected_and_recovered_on_node_twins() {
-    if !enabled() {
+    if !kubestall_testkit::container_tests(
+        "containers::twin_scenarios_are_detected_and_recovered_on_node_twins",
+    ) {
         return;
     }
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_kubestall"));
@@ -43,10 +41,10 @@ fn twin_scenarios_are_detected_and_recovered_on_node_twins() {
         .arg(workspace().join("twin/scenarios"))
         .args(["--backend", "container", "--output", "json", "--report"])
         .arg(&report)
+        // Its per-scenario progress shows as it happens, not only on failure.
+        .stderr(std::process::Stdio::inherit())
         .output()
         .expect("kubestall runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stderr}");
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "kubestall run printed no JSON report ({e}); exit {:?}",
@@ -67,14 +65,14 @@ fn twin_scenarios_are_detected_and_recovered_on_node_twins() {
             "twin-watch-stall"
         ]
     );
-    println!(
+    kubestall_testkit::progress(&format!(
         "\n{:24} {:16} {:>9} {:>9} {:>8}",
         "scenario (node twins)", "found", "detect s", "recover s", "wall s"
-    );
+    ));
     for r in runs {
         let found = r["findings"][0]["mode"].as_str().unwrap_or("nothing");
         let secs = |k: &str| r[k].as_f64().map_or("-".into(), |v| format!("{v:.1}"));
-        println!(
+        kubestall_testkit::progress(&format!(
             "{:24} {:16} {:>9} {:>9} {:>8}",
             r["scenario"].as_str().unwrap_or_default(),
             found,
@@ -83,7 +81,7 @@ fn twin_scenarios_are_detected_and_recovered_on_node_twins() {
                 .map_or("-".into(), |v| format!("{v:.1}")),
             secs("recover_s"),
             secs("duration_s")
-        );
+        ));
     }
     for r in runs {
         let name = r["scenario"].as_str().unwrap_or_default();

@@ -113,7 +113,10 @@ fn empty_and_binary_journals_are_refused_saying_what_is_read() {
 #[test]
 fn capture_on_a_machine_that_is_not_a_node_fails_and_its_bundle_cannot_tell() {
     if Path::new("/var/snap/microk8s").exists() {
-        eprintln!("this machine is a microk8s node: nothing to show here");
+        kubestall_testkit::skip(
+            "detect_cli::capture_on_a_machine_that_is_not_a_node_fails_and_its_bundle_cannot_tell",
+            "this machine is a microk8s node: capture would find something",
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

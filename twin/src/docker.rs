@@ -70,16 +70,3 @@ pub fn engine() -> Result<String, DockerError> {
         .map(|v| v.trim().to_string())
         .map_err(|e| DockerError::Unavailable(e.to_string()))
 }
-
-/// Whether the tests that need a Docker engine and root should run: when
-/// `KUBESTALL_CONTAINER_TESTS=1` (`.ci/run` starts dockerd and sets it). Otherwise
-/// says on stderr that they were skipped and how to run them.
-pub fn container_tests_enabled() -> bool {
-    if std::env::var("KUBESTALL_CONTAINER_TESTS").is_ok_and(|v| v == "1") {
-        return true;
-    }
-    eprintln!(
-        "SKIPPED: container tests need a Docker engine and root; run them with KUBESTALL_CONTAINER_TESTS=1 (as .ci/run does)"
-    );
-    false
-}

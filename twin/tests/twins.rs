@@ -10,10 +10,6 @@ use kubestall_node::NodeName;
 use kubestall_twin::containers::{self, ClusterSpec};
 use kubestall_twin::image;
 
-fn enabled() -> bool {
-    kubestall_twin::docker::container_tests_enabled()
-}
-
 fn sh(cmd: &str, kubeconfig: &std::path::Path) -> (bool, String) {
     let out = Command::new("sh")
         .arg("-c")
@@ -33,13 +29,13 @@ fn sh(cmd: &str, kubeconfig: &std::path::Path) -> (bool, String) {
 
 #[test]
 fn the_runbooks_commands_against_a_stalled_twin() {
-    if !enabled() {
+    if !kubestall_testkit::container_tests("twins::the_runbooks_commands_against_a_stalled_twin") {
         return;
     }
     let img = image::build(
         std::path::Path::new(env!("CARGO_BIN_EXE_kubestall-twin")),
         false,
-        &mut |s| eprintln!("image: {s}"),
+        &mut |s| kubestall_testkit::progress(&format!("image: {s}")),
     )
     .expect("node image");
     let name = format!("t{}", std::process::id());
@@ -56,7 +52,7 @@ fn the_runbooks_commands_against_a_stalled_twin() {
         pods_per_node: 3,
     };
     let cluster = containers::up(&spec).expect("cluster up");
-    eprintln!("cluster up in {:.1} s", cluster.up_s);
+    kubestall_testkit::progress(&format!("twins: cluster up in {:.1} s", cluster.up_s));
     let k = &cluster.kubeconfig;
     let ctx = &name;
     let on = |node: &str, cmd: &str| {

@@ -167,15 +167,24 @@ pub fn capture(args: CaptureArgs) -> Result<(), Failure> {
         }
     );
     println!("{}", dir.display());
-    let captured = meta
-        .commands
-        .keys()
-        .filter(|f| !meta.errors.contains_key(*f))
+    // Shim lists alone prove nothing: any machine running Docker has shims. A
+    // capture is of a node when it holds kubelite's own evidence or the API's.
+    const NODE_EVIDENCE: [&str; 5] = [
+        "journal-kubelite.json",
+        "service-kubelite.txt",
+        "node.json",
+        "pods.json",
+        "kubelet-pods.json",
+    ];
+    let captured = NODE_EVIDENCE
+        .iter()
+        .filter(|f| meta.commands.contains_key(**f) && !meta.errors.contains_key(**f))
         .count();
     if captured == 0 {
         let first: Vec<String> = meta
             .errors
             .iter()
+            .filter(|(f, _)| NODE_EVIDENCE.contains(&f.as_str()))
             .take(3)
             .map(|(f, e)| {
                 let last: String = e.lines().last().unwrap_or("").chars().take(160).collect();
@@ -183,7 +192,7 @@ pub fn capture(args: CaptureArgs) -> Result<(), Failure> {
             })
             .collect();
         return Err(Failure::Unavailable(format!(
-            "captured nothing: every command failed ({}). Run `kubestall capture` on the node itself, as root, with microk8s running (or give --context for the API calls); `kubestall detect` on this folder can only answer \"cannot tell\"",
+            "captured nothing of the node: kubelite's journal and service state and the API's view all failed ({}). Run `kubestall capture` on the node itself, as root, with microk8s running (or give --context for the API calls); `kubestall detect` on this folder can only answer \"cannot tell\"",
             first.join("; ")
         )));
     }

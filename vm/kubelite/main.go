@@ -307,20 +307,14 @@ func waitForAPIServer(ctx context.Context, kubeconfig string, apiserverArgs []st
 // default 6443; microk8s sets 16443).
 func apiserverAddress(args []string) (host string, port int) {
 	host, port = "127.0.0.1", 6443
-	for i := 0; i < len(args); i++ {
-		name, value, ok := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if !ok && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
-			value, i = args[i+1], i+1
+	if v, ok := argsfile.FlagValue(args, "secure-port"); ok {
+		if p, err := strconv.Atoi(v); err == nil && p > 0 {
+			port = p
 		}
-		switch name {
-		case "secure-port":
-			if p, err := strconv.Atoi(value); err == nil && p > 0 {
-				port = p
-			}
-		case "bind-address":
-			if ip := net.ParseIP(value); ip != nil && !ip.IsUnspecified() {
-				host = ip.String()
-			}
+	}
+	if v, ok := argsfile.FlagValue(args, "bind-address"); ok {
+		if ip := net.ParseIP(v); ip != nil && !ip.IsUnspecified() {
+			host = ip.String()
 		}
 	}
 	return host, port

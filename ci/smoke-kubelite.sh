@@ -75,12 +75,16 @@ clusters:
     insecure-skip-tls-verify: true
 contexts:
 - name: smoke
-  context: {cluster: smoke, user: anonymous}
+  context: {cluster: smoke, user: admin}
 users:
-- name: anonymous
-  user: {}
+- name: admin
+  user: {token: smoke-admin-token}
 current-context: smoke
 EOF
+# A static token in group system:masters (microk8s once used known_tokens.csv
+# too). Anonymous requests will not do: the API server turns anonymous auth
+# off under AlwaysAllow, and the controller manager needs real rights.
+echo 'smoke-admin-token,admin,admin,system:masters' >"$SNAP_DATA/credentials/known_tokens.csv"
 
 # kine: sqlite (pure Go without cgo) in the temp dir, gRPC on a unix socket,
 # its metrics on a loopback port.
@@ -104,8 +108,8 @@ cat >"$SNAP_DATA/args/kube-apiserver" <<'EOF'
 --service-account-issuer=https://kubernetes.default.svc
 --service-account-key-file=${SNAP_DATA}/certs/serviceaccount.key
 --service-account-signing-key-file=${SNAP_DATA}/certs/serviceaccount.key
---authorization-mode=AlwaysAllow
---anonymous-auth=true   # the smoke kubeconfig has no credentials
+--authorization-mode=RBAC   # system:masters may do anything
+--token-auth-file=${SNAP_DATA}/credentials/known_tokens.csv
 EOF
 echo "--secure-port=$APORT" >>"$SNAP_DATA/args/kube-apiserver"
 cat >"$SNAP_DATA/args/kube-controller-manager" <<EOF
@@ -135,7 +139,7 @@ for _ in $(seq 1 180); do
 done
 grep -q '"API server is ready"' "$T/kubelite.log" || { tail -40 "$T/kubelite.log" >&2; die "API server not ready"; }
 log "ok: API server ready, controller manager and scheduler started after $((SECONDS - started)) s"
-ver=$(curl -sk --max-time 5 "https://127.0.0.1:$APORT/version")
+ver=$(curl -sk --max-time 5 -H "Authorization: Bearer smoke-admin-token" "https://127.0.0.1:$APORT/version")
 grep -q "\"gitVersion\": \"v$VERSION\"" <<<"$ver" || die "/version: $ver"
 log "ok: /version: $(tr -d '\n ' <<<"$ver")"
 sleep 10 # let the controller manager and scheduler run a little

@@ -60,6 +60,7 @@ type component struct {
 	start    bool
 	args     []string
 	newCmd   func(ctx context.Context) *cobra.Command
+	cmd      *cobra.Command
 }
 
 // versionFlag accepts --version (prints "Kubernetes vX.Y.Z" like the upstream
@@ -158,6 +159,18 @@ func run(argv []string) int {
 	ctx := genericapiserver.SetupSignalContext()
 	klog.InfoS("Starting kubelite", "version", version.Get().GitVersion)
 
+	// Build every command before any runs. Order matters: the controller
+	// manager's constructor overrides the default of the WatchListClient
+	// feature gate (on in 1.34+), which panics once another command has
+	// added the process-wide feature gates to its flag set, as
+	// NewAPIServerCommand does. So the controller manager comes first; the
+	// override then applies to the whole process, as the gate is global.
+	for _, c := range []*component{cmC, apiserverC, schedC, proxyC, kubeletC} {
+		if c.start {
+			c.cmd = c.newCmd(ctx)
+		}
+	}
+
 	exited := make(chan exit, len(order))
 	var running sync.WaitGroup
 	startOne := func(c *component) {
@@ -223,7 +236,7 @@ func startComponent(ctx context.Context, c *component, exited chan<- exit, runni
 	var unlock sync.Once
 	release := func() { unlock.Do(startMu.Unlock) }
 
-	cmd := c.newCmd(ctx)
+	cmd := c.cmd
 	cmd.SetArgs(c.args)
 	cmd.SetContext(ctx)
 	if runE := cmd.RunE; runE != nil {

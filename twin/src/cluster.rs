@@ -11,6 +11,7 @@ use kubestall_sim::{Action, Sim, SimConfig, SimNode, SimNodeConfig};
 use serde_json::{Value, json};
 
 use crate::http::{Request, Response, serve};
+use crate::selector::{self, FieldSelector, Refused};
 
 /// How the cluster is shaped.
 #[derive(Clone, Debug)]
@@ -105,28 +106,29 @@ fn handle(t: &Twin, r: &Request) -> Response {
             {"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": ["get", "list"], "shortNames": ["ev"]}
         ]})),
         ("GET", ["api", "v1", "nodes"]) => {
-            if r.query
-                .get("watch")
-                .is_some_and(|w| w == "true" || w == "1")
-            {
-                return watch_nodes(t, r);
-            }
-            let Some(n) = t.sim.nodes().into_iter().next() else {
-                return not_found("nodes");
+            let sel = match selectors(r, NODE_FIELDS) {
+                Ok(s) => s,
+                Err(e) => return bad_request(&e),
             };
-            let views = block(n.nodes()).unwrap_or_default();
-            let wanted = r
-                .query
-                .get("fieldSelector")
-                .and_then(|f| f.strip_prefix("metadata.name=").map(str::to_string));
-            let shown: Vec<&NodeView> = views
-                .iter()
-                .filter(|v| wanted.as_deref().is_none_or(|w| v.name.as_str() == w))
-                .collect();
-            if wants_table(r) {
-                return Response::json(&node_table(&shown));
+            let sim = t.sim.clone();
+            let nodes = move || -> Vec<NodeView> {
+                let Some(n) = sim.nodes().into_iter().next() else {
+                    return Vec::new();
+                };
+                block(n.nodes())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|v| sel.matches(|f| node_field(v, f)))
+                    .collect()
+            };
+            if watching(r) {
+                return watch(r, "Node", move || nodes().iter().map(node_json).collect());
             }
-            let items: Vec<Value> = shown.iter().map(|v| node_json(v)).collect();
+            let shown = nodes();
+            if wants_table(r) {
+                return Response::json(&node_table(&shown.iter().collect::<Vec<_>>()));
+            }
+            let items: Vec<Value> = shown.iter().map(node_json).collect();
             Response::json(
                 &json!({"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}),
             )
@@ -163,31 +165,42 @@ fn handle(t: &Twin, r: &Request) -> Response {
             ))
         }
         ("GET", ["api", "v1", "pods"]) | ("GET", ["api", "v1", "namespaces", _, "pods"]) => {
-            let ns = if parts.len() == 5 {
-                Some(parts[3])
-            } else {
-                None
+            let ns = (parts.len() == 5).then(|| parts[3].to_string());
+            let sel = match selectors(r, POD_FIELDS) {
+                Ok(s) => s,
+                Err(e) => return bad_request(&e),
             };
-            let node = r.query.get("fieldSelector").and_then(|f| {
-                f.split(',')
-                    .find_map(|c| c.strip_prefix("spec.nodeName=").map(str::to_string))
-            });
-            let pods = t.sim.pods();
-            let shown: Vec<&PodView> = pods
-                .iter()
-                .filter(|p| ns.is_none_or(|n| p.pod.namespace == n))
-                .filter(|p| {
-                    node.as_deref()
-                        .is_none_or(|n| p.node.as_ref().is_some_and(|pn| pn.as_str() == n))
-                })
-                .collect();
-            if wants_table(r) {
-                return Response::json(&pod_table(&shown, t.sim.now()));
+            let sim = t.sim.clone();
+            let pods = move || -> Vec<PodView> {
+                sim.pods()
+                    .into_iter()
+                    .filter(|p| ns.as_deref().is_none_or(|n| p.pod.namespace == n))
+                    .filter(|p| sel.matches(|f| pod_field(p, f)))
+                    .collect()
+            };
+            if watching(r) {
+                return watch(r, "Pod", move || pods().iter().map(pod_json).collect());
             }
-            let items: Vec<Value> = shown.iter().map(|p| pod_json(p)).collect();
+            let shown = pods();
+            if wants_table(r) {
+                return Response::json(&pod_table(&shown.iter().collect::<Vec<_>>(), t.sim.now()));
+            }
+            let items: Vec<Value> = shown.iter().map(pod_json).collect();
             Response::json(
                 &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}),
             )
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            let found = t
+                .sim
+                .pods()
+                .into_iter()
+                .find(|p| p.pod.namespace == *ns && p.pod.name == *name);
+            match found {
+                Some(p) if wants_table(r) => Response::json(&pod_table(&[&p], t.sim.now())),
+                Some(p) => Response::json(&pod_json(&p)),
+                None => not_found(&format!("pods \"{name}\"")),
+            }
         }
         ("POST", ["api", "v1", "namespaces", ns, "pods"]) => {
             let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
@@ -499,40 +512,127 @@ fn pod_json(p: &PodView) -> Value {
     })
 }
 
-/// `kubectl wait node/N --for=condition=Ready`: a watch that sends the node when it changes.
-fn watch_nodes(t: &Twin, r: &Request) -> Response {
-    let wanted = r
-        .query
-        .get("fieldSelector")
-        .and_then(|f| f.strip_prefix("metadata.name=").map(str::to_string));
+const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable"];
+const POD_FIELDS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "spec.nodeName",
+    "status.phase",
+];
+
+fn node_field(v: &NodeView, field: &str) -> String {
+    match field {
+        "metadata.name" => v.name.to_string(),
+        "spec.unschedulable" => v.unschedulable.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn pod_field(p: &PodView, field: &str) -> String {
+    match field {
+        "metadata.name" => p.pod.name.clone(),
+        "metadata.namespace" => p.pod.namespace.clone(),
+        "spec.nodeName" => p.node.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+        "status.phase" => p.phase.as_str().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The request's field selector over `fields`; label selectors are refused.
+fn selectors(r: &Request, fields: &[&str]) -> Result<FieldSelector, Refused> {
+    selector::no_labels(r.query.get("labelSelector"))?;
+    FieldSelector::parse(
+        r.query
+            .get("fieldSelector")
+            .map(String::as_str)
+            .unwrap_or(""),
+        fields,
+    )
+}
+
+fn bad_request(e: &Refused) -> Response {
+    Response::status_json(
+        400,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": e.to_string(), "reason": "BadRequest", "code": 400}),
+    )
+}
+
+fn watching(r: &Request) -> bool {
+    r.query
+        .get("watch")
+        .is_some_and(|w| w == "true" || w == "1")
+}
+
+fn object_key(o: &Value) -> String {
+    let m = &o["metadata"];
+    format!(
+        "{}/{}",
+        m["namespace"].as_str().unwrap_or(""),
+        m["name"].as_str().unwrap_or("")
+    )
+}
+
+/// A watch as the API server streams it: one `{"type", "object"}` line per
+/// change of the selected objects (`ADDED`, `MODIFIED`, `DELETED`), until
+/// `timeoutSeconds`. Where it starts follows the request: `sendInitialEvents`
+/// (client-go's watch-list) gets every object as `ADDED`, then the bookmark
+/// that ends the initial events; no `resourceVersion` (or `0`) gets every
+/// object as `ADDED`; a `resourceVersion` from a list gets the objects as they
+/// are now as `MODIFIED` (the twin keeps no history, and a change between the
+/// list and the watch must not be lost), then their changes.
+fn watch(
+    r: &Request,
+    kind: &'static str,
+    objects: impl Fn() -> Vec<Value> + Send + 'static,
+) -> Response {
     let timeout = r
         .query
         .get("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(300)
         .min(1800);
-    let sim = t.sim.clone();
+    let initial_events = r
+        .query
+        .get("sendInitialEvents")
+        .is_some_and(|v| v == "true");
+    let from_list = !initial_events
+        && r.query
+            .get("resourceVersion")
+            .is_some_and(|v| !v.is_empty() && v != "0");
     Response::Stream(Box::new(move |send| {
         let start = Instant::now();
-        let mut last: Option<String> = None;
+        let mut known: std::collections::BTreeMap<String, Value> = Default::default();
+        let mut first = true;
+        let mut emit = |kind: &str, object: &Value| {
+            send(format!("{}\n", json!({"type": kind, "object": object})).as_bytes())
+        };
         while start.elapsed() < Duration::from_secs(timeout) {
-            let Some(n) = sim.nodes().into_iter().next() else {
-                return;
-            };
-            for v in block(n.nodes()).unwrap_or_default() {
-                if wanted.as_deref().is_some_and(|w| v.name.as_str() != w) {
-                    continue;
-                }
-                let obj = node_json(&v);
-                let text = obj.to_string();
-                if last.as_deref() != Some(&text) {
-                    let ev = json!({"type": if last.is_none() { "ADDED" } else { "MODIFIED" }, "object": obj});
-                    if !send(format!("{ev}\n").as_bytes()) {
-                        return;
-                    }
-                    last = Some(text);
+            let now: std::collections::BTreeMap<String, Value> =
+                objects().into_iter().map(|o| (object_key(&o), o)).collect();
+            for (key, o) in &now {
+                let event = match known.get(key) {
+                    None if first && from_list => "MODIFIED",
+                    None => "ADDED",
+                    Some(old) if old != o => "MODIFIED",
+                    Some(_) => continue,
+                };
+                if !emit(event, o) {
+                    return;
                 }
             }
+            for (key, o) in &known {
+                if !now.contains_key(key) && !emit("DELETED", o) {
+                    return;
+                }
+            }
+            if first && initial_events {
+                let end = json!({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1", "annotations": {"k8s.io/initial-events-end": "true"}}});
+                if !emit("BOOKMARK", &end) {
+                    return;
+                }
+            }
+            first = false;
+            known = now;
             std::thread::sleep(Duration::from_millis(250));
         }
     }))

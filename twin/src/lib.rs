@@ -15,3 +15,4 @@ pub mod containers;
 pub mod docker;
 pub mod http;
 pub mod image;
+pub mod selector;

@@ -10,6 +10,10 @@ use kubestall_node::NodeName;
 use kubestall_twin::containers::{self, ClusterSpec};
 use kubestall_twin::image;
 
+/// The runbook's check that the fix worked: every pod on k8s03 Running.
+const WAIT_RUNNING: &str =
+    "wait pods -A --field-selector spec.nodeName=k8s03 --for=jsonpath='{.status.phase}'=Running";
+
 fn sh(cmd: &str, kubeconfig: &std::path::Path) -> (bool, String) {
     let out = Command::new("sh")
         .arg("-c")
@@ -97,7 +101,12 @@ fn the_runbooks_commands_against_a_stalled_twin() {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
-        std::thread::sleep(Duration::from_secs(30));
+        // The fix's own verification step must not pass while the stall holds.
+        let (ok, out) = sh(
+            &format!("kubectl --context {ctx} {WAIT_RUNNING} --timeout=30s"),
+            k,
+        );
+        assert!(!ok, "kubectl wait passed during the stall: {out}");
         let (_, nodes) = sh(&format!("kubectl --context {ctx} get nodes"), k);
         assert!(
             nodes
@@ -166,8 +175,12 @@ fn the_runbooks_commands_against_a_stalled_twin() {
             k,
         );
         assert!(ok, "{out}");
-        std::thread::sleep(Duration::from_secs(15));
         assert!(sh(&format!("kubectl --context {ctx} uncordon k8s03"), k).0);
+        let (ok, out) = sh(
+            &format!("kubectl --context {ctx} {WAIT_RUNNING} --timeout=120s"),
+            k,
+        );
+        assert!(ok, "all pods run after the runbook's fix: {out}");
         let (_, pending) = sh(
             "kubectl get pods -A --field-selector spec.nodeName=k8s03 | grep Pending",
             k,
